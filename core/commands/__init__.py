@@ -1,0 +1,1 @@
+"""One module per `ml-actions` subcommand; each exposes `COMMANDS` (see core/cli.py)."""

@@ -1,0 +1,45 @@
+"""Error types that separate the user's mistakes from our bugs.
+
+Anything derived from `MlActionsError` is something the user can fix (an input, a config key,
+a service they pointed us at); the CLI prints its message on one line and exits 2. Any other
+exception is a bug in ml-actions and is reported as such.
+"""
+
+from __future__ import annotations
+
+
+class MlActionsError(Exception):
+    """A failure the user can act on; `str(err)` says what is wrong and how to fix it."""
+
+    exit_code = 2
+    kind = "error"
+
+
+class ConfigurationError(MlActionsError):
+    """ml-actions.yaml or an inline override is invalid."""
+
+    kind = "configuration error"
+
+
+class InputError(MlActionsError):
+    """A command input (flag, `INPUT_*` variable) is missing or malformed."""
+
+    kind = "input error"
+
+
+class DataError(MlActionsError):
+    """The data we were given cannot be used (missing, empty, wrong schema, bad labels)."""
+
+    kind = "data error"
+
+
+class RegistryError(MlActionsError):
+    """The model, version or alias does not exist, or the registry refused the request."""
+
+    kind = "registry error"
+
+
+class InfrastructureError(MlActionsError):
+    """A service we depend on (MLflow, Spark, Prometheus, the gateway) is unreachable."""
+
+    kind = "infrastructure error"

@@ -1,0 +1,1 @@
+"""The embedded serving gateway: two slots, weighted canary routing, Prometheus metrics."""
