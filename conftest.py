@@ -1,3 +1,3 @@
-"""Shared pytest fixtures for tests/ and template/tests/: real services, started and stopped by PID."""
+"""Fixtures shared by tests/ and template/tests/: real services, stopped by PID."""
 
 pytest_plugins = ["tests.fixtures.services"]

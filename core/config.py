@@ -1,6 +1,6 @@
 """ml-actions.yaml: one file, a base section and per-environment overlays, as typed objects.
 
-Built-in defaults (`core/defaults.yaml`, same format) are loaded first, the user's file is
+Built-in defaults (`core/defaults/*.yaml`, same format, one file per area) are loaded first, the user's file is
 merged over them, then inline overrides (`--thresholds auc_roc=0.92`). The environment comes
 from `--environment`, then `$ML_ACTIONS_ENV`, then `dev`. Every environment of the user's file
 is validated, so a typo in `prod` fails in the pull request that introduces it.
@@ -29,7 +29,7 @@ from core.gate_config import (
 from core.rollout_config import AlertRelayConfig, AnalysisConfig, CanaryConfig
 from core.serving.config import GatewayConfig
 
-DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+DEFAULTS_DIR = Path(__file__).with_name("defaults")
 DEFAULT_CONFIG_NAME = "ml-actions.yaml"
 
 
@@ -125,7 +125,11 @@ def load_config(path: str | Path | None = None, environment: str | None = None,
 
 def _assemble(user_raw: Any, env: str, source: str | None, overrides: dict[str, Any] | None,
               overrides_source: str) -> Config:
-    merged = resolve(read_yaml(DEFAULTS_FILE), env, DEFAULTS_FILE.name)
+    merged = Node({}, "", "built-in defaults")
+    for defaults in sorted(DEFAULTS_DIR.glob("*.yaml")):
+        raw = read_yaml(defaults)
+        if raw:
+            merge_into(merged.value, resolve(raw, env, f"core/defaults/{defaults.name}"))
     if user_raw:
         merge_into(merged.value, resolve(user_raw, env, source or DEFAULT_CONFIG_NAME))
     if overrides:
