@@ -1,9 +1,10 @@
 """ml-actions.yaml: one file, a base section and per-environment overlays, as typed objects.
 
-Built-in defaults (`core/defaults/*.yaml`, same format, one file per area) are loaded first, the user's file is
-merged over them, then inline overrides (`--thresholds auc_roc=0.92`). The environment comes
-from `--environment`, then `$ML_ACTIONS_ENV`, then `dev`. Every environment of the user's file
-is validated, so a typo in `prod` fails in the pull request that introduces it.
+Built-in defaults (`core/defaults/*.yaml`, same format, one file per area) are loaded first,
+the user's file is merged over them, then inline overrides (`--thresholds auc_roc=0.92`).
+The environment comes from `--environment`, then `$ML_ACTIONS_ENV`, then `dev`. Every
+environment of the user's file is validated, so a typo in `prod` fails in the pull request
+that introduces it.
 """
 
 from __future__ import annotations

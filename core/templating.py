@@ -63,5 +63,6 @@ def truncate_for_comment(markdown: str, limit: int = GITHUB_COMMENT_LIMIT) -> st
     """Keep a comment under GitHub's size limit, saying that it was cut."""
     if len(markdown) <= limit:
         return markdown
-    note = "\n\n_…report truncated to fit GitHub's comment limit; the full report is in the job's artifacts._\n"
+    note = ("\n\n_…report truncated to fit GitHub's comment limit; "
+            "the full report is in the job's artifacts._\n")
     return markdown[: limit - len(note) - 1] + note
