@@ -29,6 +29,7 @@ from core.gate_config import (
 )
 from core.rollout_config import AlertRelayConfig, AnalysisConfig, CanaryConfig
 from core.serving.config import GatewayConfig
+from core.validation_config import DataValidationConfig, ValidationConfig
 
 DEFAULTS_DIR = Path(__file__).with_name("defaults")
 DEFAULT_CONFIG_NAME = "ml-actions.yaml"
@@ -76,6 +77,7 @@ class Config:
         default_factory=dict, metadata={"keys": VALID_THRESHOLD_METRICS})
     comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
     slices: SlicesConfig = field(default_factory=SlicesConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     data_validation: DataValidationConfig = field(default_factory=DataValidationConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)

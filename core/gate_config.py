@@ -34,8 +34,3 @@ class ComparisonConfig:
 @dataclass
 class SlicesConfig:
     columns: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DataValidationConfig:
-    label_column: str = "fraud_label"

@@ -1,0 +1,86 @@
+"""What an evaluation measured and what the gates decided: dataclasses serialised once.
+
+The report renderers, the MLflow logger and the PR comment all read these; none recomputes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STATUSES = ("pass", "fail", "warn", "skip", "inconclusive")
+
+
+@dataclass
+class CheckResult:
+    """One judged check, with the evidence a model-risk reviewer needs."""
+
+    name: str
+    status: str  # one of STATUSES
+    actual: float | None
+    threshold: float | None
+    message: str
+    sample_size: int | None = None
+    interval: tuple[float, float] | None = None  # confidence interval, where statistical
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelScores:
+    """Every metric of one model version on the test set, at its decision threshold."""
+
+    version: str
+    metrics: dict[str, float]  # auc_roc, auc_pr, precision, recall, f1_score, brier_score, ...
+    confusion: dict[str, int]  # tp, fp, tn, fn
+    decision_threshold: float
+    roc_curve: list[tuple[float, float]] = field(default_factory=list)  # (fpr, tpr), thinned
+    pr_curve: list[tuple[float, float]] = field(default_factory=list)  # (recall, precision)
+    money: dict[str, float] | None = None
+
+
+@dataclass
+class SliceResult:
+    column: str
+    segment: str
+    size: int
+    positives: int
+    metrics: dict[str, float | None]
+    judged: bool  # False when below the minimum segment size: reported, not judged
+
+
+@dataclass
+class EvaluationResult:
+    """Candidate (and champion) scored on the same cached rows."""
+
+    candidate: ModelScores
+    champion: ModelScores | None
+    n_rows: int
+    n_positives: int
+    test_data_digest: str
+    comparison: dict[str, Any] = field(default_factory=dict)  # paired statistics vs champion
+    slices: list[SliceResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class GateDecision:
+    passed: bool
+    checks: list[CheckResult]
+    overridden: bool = False
+    override_reason: str | None = None
+
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "fail"]
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses to plain JSON types (tuples become lists)."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return to_jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:  # NaN is not JSON
+        return None
+    return obj
