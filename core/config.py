@@ -22,7 +22,6 @@ from core.errors import ConfigurationError
 from core.gate_config import (
     VALID_THRESHOLD_METRICS,
     ComparisonConfig,
-    DataValidationConfig,
     EvaluationConfig,
     SlicesConfig,
     Threshold,
