@@ -165,9 +165,10 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, runner: ActionsRunner | None = None) -> int:
+def main(argv: Sequence[str] | None = None, runner: ActionsRunner | None = None,
+         commands: Sequence[Command] | None = None) -> int:
     runner = runner or ActionsRunner()
-    commands = discover_commands()
+    commands = discover_commands() if commands is None else commands
     parser = build_parser(commands)
     args = parser.parse_args(argv)
     command: Command | None = getattr(args, "_command", None)
