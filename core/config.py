@@ -92,7 +92,9 @@ class Config:
 
     def digest(self) -> str:
         """A stable hash of the effective config, recorded with every verdict."""
-        text = json.dumps(self.as_dict(), sort_keys=True, default=str)
+        # where the file lives and which server it talks to do not change the verdict's rules
+        settings = {k: v for k, v in self.as_dict().items() if k not in ("source", "tracking_uri")}
+        text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -9,6 +9,7 @@ few shuffle partitions, no UI, Arrow on.
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from core.errors import InfrastructureError
@@ -42,6 +43,8 @@ def spark_target(config: SparkConfig | None = None) -> tuple[str, str]:
 def get_spark(config: SparkConfig | None = None, app_name: str | None = None) -> SparkSession:
     """Return the process's SparkSession, creating it on first use."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers must run this interpreter (the venv), not whatever `python3` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
     from pyspark.sql import SparkSession
 
