@@ -1,0 +1,64 @@
+"""`ml-actions rollback`: take a bad model out of traffic in one call, then fix the registry.
+
+Kills a running canary, or after a full promotion puts the warm previous champion back, or
+with `--to-version` loads that version into the stable slot. Exit 0 only once the target
+reports 100 % of traffic on the restored version; prints and outputs the seconds it took.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.cli import Command, Inputs, Option
+from core.config import load_config
+from core.gate_results import to_jsonable
+from core.github_actions import ActionsRunner
+from core.registry import registry_from_config
+from core.rollback import rollback
+from core.rollout_target import ADMIN_TOKEN_ENV, make_target
+from core.templating import render
+
+
+def run(inputs: Inputs, runner: ActionsRunner) -> int:
+    config = load_config(inputs.config, inputs.environment)
+    target = make_target(inputs.target_url, runner.env.get(ADMIN_TOKEN_ENV))
+    registry = registry_from_config(inputs.tracking_uri, config.registry) \
+        if inputs.tracking_uri else None
+    if registry is None:
+        runner.warning("no --tracking-uri: traffic is restored but the registry (aliases, "
+                       "rollout tags) is not updated")
+    result = rollback(target, registry, config.registry, inputs.model_name, inputs.reason,
+                      inputs.to_version, timeout=config.canary.warmup_seconds)
+    runner.info(f"rolled back ({result.action}): v{result.restored_version} serves 100% of "
+                f"traffic after {result.seconds:.3f} s (registry {result.registry_seconds:.2f} s)")
+    if inputs.report_dir:
+        folder = Path(inputs.report_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "rollback-report.json").write_text(
+            json.dumps(to_jsonable(result), indent=2) + "\n", encoding="utf-8")
+    runner.add_summary(render("rollback_report.md.j2", r=result, model_name=inputs.model_name))
+    runner.set_output("rollback-seconds", round(result.seconds, 3))
+    runner.set_output("restored-version", result.restored_version)
+    runner.set_output("action", result.action)
+    return 0
+
+
+COMMANDS = [
+    Command(
+        name="rollback",
+        help="Restore the previous model on the target now; exit 0 once traffic is verified.",
+        run=run,
+        options=(
+            Option("model-name", "registered model name", required=True),
+            Option("target-url", "the serving gateway's base URL", required=True),
+            Option("reason", "why; recorded on the rolled-back version", required=True),
+            Option("to-version", "restore this version instead of the warm previous one"),
+            Option("tracking-uri", "MLflow tracking server (to update aliases and tags)",
+                   env=("MLFLOW_TRACKING_URI",)),
+            Option("config", "ml-actions.yaml (alias names, timeouts)"),
+            Option("environment", "dev, staging or prod"),
+            Option("report-dir", "where rollback-report.json is written (optional)"),
+        ),
+    )
+]

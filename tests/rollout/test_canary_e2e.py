@@ -1,0 +1,320 @@
+"""End to end: the real gateway serving real pyfunc models from a real MLflow registry, a real
+Prometheus scraping it every second, `ml-actions canary-deploy` / `rollback` run as the CLI, and
+a load generator throughout that must see zero failed requests caused by the deploy machinery.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from core.cli import main
+from core.github_actions import ActionsRunner
+from core.local_services import start_prometheus
+from core.registry import Registry
+from core.targets.gateway import GatewayTarget
+from tests.fixtures.gateway import REPO_ROOT, start_gateway, wait_ready
+from tests.fixtures.github_server import FakeGitHub
+from tests.rollout import canary_models as cm
+from tests.rollout.load_generator import LoadGenerator
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "rollout-e2e-token-7d2a"
+MODEL = "canary_e2e"
+E2E_CONFIG = {
+    "canary": {"steps": [20, 50, 100], "interval": "3s", "bake": "2s", "warmup_timeout": "120s"},
+    "analysis": {
+        "interval": "1s", "query_window": "10s", "scrape_interval": "1s",
+        "inconclusive_timeout": "15s",
+        # this machine is shared: a scheduling hiccup can slow a few requests of a good model
+        "min_events": 10,
+        "checks": {"success_rate": {"min_effect": 0.15},
+                   "latency": {"min_effect": 0.15, "max_seconds": 0.5, "max_ratio": 3},
+                   "score_shift": {"min_effect": 1.0},
+                   "decision_rate": {"min_effect": 0.3},
+                   "sample_ratio": {"min_samples": 40}},
+    },
+}
+
+
+class Stack:
+    def __init__(self, tmp: Path, tracking_uri: str):
+        self.tmp, self.tracking_uri = tmp, tracking_uri
+        self.versions = {
+            "champion": cm.register(tracking_uri, MODEL, cm.CanaryModel()),
+            "good": cm.register(tracking_uri, MODEL, cm.CanaryModel()),
+            "errors": cm.register(tracking_uri, MODEL, cm.CanaryModel(error_share=0.3)),
+            "shifted": cm.register(tracking_uri, MODEL, cm.CanaryModel(power=1.1)),
+            "slow": cm.register(tracking_uri, MODEL, cm.CanaryModel(delay=0.6)),
+            "good2": cm.register(tracking_uri, MODEL, cm.CanaryModel()),
+        }
+        self.registry = Registry(tracking_uri)
+        self.registry.set_alias(MODEL, "champion", self.versions["champion"])
+        self.gateway = start_gateway(tmp / "gateway", tracking_uri, TOKEN)
+        self.target = GatewayTarget(self.gateway.url, token=TOKEN)
+        self.target.load("stable", f"models:/{MODEL}/{self.versions['champion']}", timeout=120)
+        wait_ready(self.gateway)
+        host = self.gateway.url.removeprefix("http://")
+        self.prometheus = start_prometheus(tmp / "prometheus", [host], "1s")
+        self.config_path = tmp / "ml-actions.yaml"
+        self.config_path.write_text(yaml.safe_dump(E2E_CONFIG))
+        self.load = LoadGenerator(self.gateway.url, rate=50, threads=5).start()
+
+    def close(self) -> None:
+        self.load.stop()
+        self.target.close()
+        self.prometheus.stop()
+        self.gateway.stop()
+
+    def env(self, name: str) -> dict[str, str]:
+        folder = self.tmp / name
+        folder.mkdir(parents=True, exist_ok=True)
+        env = {"ML_ACTIONS_ADMIN_TOKEN": TOKEN, "GITHUB_OUTPUT": str(folder / "output"),
+               "GITHUB_STEP_SUMMARY": str(folder / "summary.md"), "PATH": os.environ["PATH"]}
+        return {**env, **self.extra_env}
+
+    def deploy_args(self, name: str, *extra: str) -> list[str]:
+        return ["canary-deploy", "--model-name", MODEL, "--target-url", self.gateway.url,
+                "--prometheus-url", self.prometheus.url, "--tracking-uri", self.tracking_uri,
+                "--config", str(self.config_path), "--report-dir", str(self.tmp / name),
+                *extra]
+
+    extra_env: dict[str, str] = {}
+
+    def cli(self, name: str, argv: list[str]) -> tuple[int, dict[str, str], str]:
+        env = self.env(name)
+        out = io.StringIO()
+        code = main(argv, runner=ActionsRunner(env=env, stream=out))
+        outputs = dict(line.split("=", 1) for line in
+                       Path(env["GITHUB_OUTPUT"]).read_text().splitlines() if "=" in line) \
+            if Path(env["GITHUB_OUTPUT"]).exists() else {}
+        return code, outputs, out.getvalue()
+
+    def report(self, name: str) -> dict:
+        return json.loads((self.tmp / name / "rollout-report.json").read_text())
+
+    def stable_version(self) -> str | None:
+        return self.target.state().slot("stable").model_version
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, tracking_uri):
+    s = Stack(tmp_path_factory.mktemp("e2e"), tracking_uri)
+    try:
+        time.sleep(2)
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def on_pull_request(stack, tmp_path):
+    """The run looks like a pull request's job, with GitHub faked as a local REST server."""
+    fake = FakeGitHub().start()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    stack.extra_env = {"GITHUB_REPOSITORY": "acme/fraud", "GITHUB_SHA": "a" * 40,
+                       "GITHUB_EVENT_PATH": str(event), "GITHUB_API_URL": fake.base_url,
+                       "GITHUB_TOKEN": "gh-token"}
+    try:
+        yield fake
+    finally:
+        stack.extra_env = {}
+        fake.stop()
+
+
+def test_good_candidate_is_promoted_through_every_step(stack, on_pull_request):
+    v = stack.versions
+    start = time.time()
+    code, outputs, log = stack.cli("good", stack.deploy_args("good", "--candidate", v["good"]))
+    assert code == 0, log
+    github = on_pull_request.state
+    assert [d["environment"] for d in github.deployments] == ["dev"]
+    states = [x["state"] for x in github.statuses[github.deployments[0]["id"]]]
+    assert states == ["in_progress", "success"]
+    comment = github.comments[7][0]["body"]
+    assert "ml-actions:canary-deploy:canary_e2e" in comment and "Step timeline" in comment
+    metrics = httpx.get(f"{stack.gateway.url}/metrics").text
+    assert 'ml_actions_rollout_status{model_name="canary_e2e",status="promoted"} 1.0' in metrics
+    assert 'ml_actions_rollout_weight{model_name="canary_e2e"} 100.0' in metrics
+    report = stack.report("good")
+    assert report["result"] == "promoted" and report["rollback_seconds"] is None
+    assert [(s["weight"], s["phase"]) for s in report["steps"]] == [
+        (20, "step"), (50, "step"), (100, "step"), (100, "bake")]
+    check = report["steps"][0]["evaluations"][-1]["checks"][1]
+    assert check["verdict"] == "pass" and check["query"] and check["sample_size"] > 0
+    assert outputs["result"] == "promoted" and outputs["final-weight"] == "100.0"
+    assert outputs["report-path"].endswith("rollout-report.json")
+    assert "Step timeline" in (stack.tmp / "good" / "summary.md").read_text()
+    state = stack.target.state()
+    assert state.slot("stable").model_version == v["good"]
+    assert state.slot("previous").model_version == v["champion"]
+    registry = stack.registry
+    assert registry.find_alias(MODEL, "champion").version == v["good"]
+    assert registry.find_alias(MODEL, "previous-champion").version == v["champion"]
+    assert stack.load.failures(start) == []
+    assert stack.load.versions(start)[v["good"]] > 0
+
+
+def test_rollback_after_promotion_restores_previous_champion_without_failures(stack):
+    v = stack.versions
+    start = time.time()
+    code, outputs, log = stack.cli("rollback1", [
+        "rollback", "--model-name", MODEL, "--target-url", stack.gateway.url,
+        "--reason", "post-deploy alert", "--tracking-uri", stack.tracking_uri,
+        "--report-dir", str(stack.tmp / "rollback1")])
+    assert code == 0, log
+    summary = (stack.tmp / "rollback1" / "summary.md").read_text()
+    assert "previous restored" in summary and "post-deploy alert" in summary
+    saved = json.loads((stack.tmp / "rollback1" / "rollback-report.json").read_text())
+    assert saved["action"] == "previous_restored" and saved["verified"] is True
+    assert float(outputs["rollback-seconds"]) < 1.0
+    assert outputs["restored-version"] == v["champion"] and "rolled back" in log
+    assert stack.stable_version() == v["champion"]
+    assert stack.registry.find_alias(MODEL, "champion").version == v["champion"]
+    assert stack.registry.get_tags(MODEL, v["good"])["rollout.status"] == "rolled_back"
+    time.sleep(1.5)
+    after = time.time()
+    time.sleep(1.5)
+    assert set(stack.load.versions(after)) == {v["champion"]}
+    assert stack.load.failures(start) == []
+
+
+@pytest.mark.parametrize("kind, checks", [
+    ("errors", {"success_rate"}),
+    ("shifted", {"score_psi", "decision_rate"}),
+    ("slow", {"latency_p99"}),
+])
+def test_bad_candidate_is_rolled_back_at_the_first_step(stack, kind, checks):
+    v = stack.versions
+    start = time.time()
+    code, outputs, log = stack.cli(kind, stack.deploy_args(kind, "--candidate", v[kind]))
+    end = time.time()
+    assert code == 1, log
+    report = stack.report(kind)
+    assert report["result"] == "rolled_back" and len(report["steps"]) == 1
+    failing = {c["name"] for c in report["steps"][0]["evaluations"][-1]["checks"]
+               if c["verdict"] == "fail"}
+    assert failing & checks, report["reason"]
+    assert report["rollback_seconds"] < 1.0 and report["detection_seconds"] < 15
+    assert outputs["result"] == "rolled_back" and float(outputs["rollback-seconds"]) < 1.0
+    state = stack.target.state()
+    assert state.canary_weight == 0 and stack.stable_version() == v["champion"]
+    assert stack.registry.find_alias(MODEL, "champion").version == v["champion"]
+    assert stack.registry.find_alias(MODEL, "canary") is None
+    assert stack.load.failures(start, end, faulty_versions=(v["errors"],)) == []
+
+
+def test_over_budget_config_is_refused_before_any_traffic_moves(stack, tmp_path):
+    bad = tmp_path / "slow-analysis.yaml"
+    bad.write_text(yaml.safe_dump({"analysis": {"interval": "2m", "failure_limit": 3,
+                                                "consecutive_failure_limit": 3}}))
+    argv = stack.deploy_args("budget", "--candidate", stack.versions["good2"])
+    argv[argv.index("--config") + 1] = str(bad)
+    code, _, log = stack.cli("budget", argv)
+    assert code == 2 and "rollback budget exceeded" in log and "analysis.interval" in log
+    assert stack.target.state().slot("canary").status == "empty"
+
+
+def test_killed_runner_resumes_and_finishes(stack):
+    v = stack.versions
+    start = time.time()
+    env = {**os.environ, "ML_ACTIONS_ADMIN_TOKEN": TOKEN,
+           "PYTHONPATH": str(REPO_ROOT)}
+    log = open(stack.tmp / "killed.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli", *stack.deploy_args(
+        "killed", "--candidate", v["good2"])], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            tags = stack.registry.get_tags(MODEL, v["good2"])
+            if tags.get("rollout.step_index") == "2" and tags.get("rollout.phase") == "step":
+                break
+            assert proc.poll() is None, (stack.tmp / "killed.log").read_text()
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    assert stack.target.state().canary_weight == 100  # the canary keeps its traffic
+    assert stack.registry.get_tags(MODEL, v["good2"])["rollout.status"] == "running"
+    code, outputs, text = stack.cli("resumed", stack.deploy_args("resumed", "--resume"))
+    assert code == 0, text
+    report = stack.report("resumed")
+    assert report["resumed"] and report["steps"][0]["weight"] == 100
+    assert stack.stable_version() == v["good2"]
+    assert stack.load.failures(start) == []
+
+
+def test_firing_alert_rolls_back_through_alertmanager_and_the_relay(stack, tmp_path):
+    """Rule fires in Prometheus -> Alertmanager -> alert-relay -> rollback on the gateway."""
+    from core.alert_relay import build_app
+    from core.cli import Inputs
+    from core.commands.alert_relay import make_relay
+    from tests.rollout.relay_process import (
+        RelayServer,
+        alertmanager_config,
+        fast_rules,
+        start_alertmanager,
+    )
+
+    v = stack.versions
+    relay_token = "relay-e2e-token"
+    env = {"ML_ACTIONS_ADMIN_TOKEN": TOKEN, "ML_ACTIONS_RELAY_TOKEN": relay_token}
+    inputs = Inputs(target_url=stack.gateway.url, model_name=MODEL,
+                    tracking_uri=stack.tracking_uri, config=None, environment=None,
+                    record_file=str(tmp_path / "incidents.jsonl"), github_token=None,
+                    repository=None, host=None, port=None)
+    relay = make_relay(inputs, ActionsRunner(env=env, stream=io.StringIO()))
+    server = RelayServer(build_app(relay)).start()
+    token_file = tmp_path / "relay-token"
+    token_file.write_text(relay_token)
+    alertmanager = start_alertmanager(tmp_path / "am", alertmanager_config(
+        tmp_path / "alertmanager.yml", server.url, token_file))
+    host = stack.gateway.url.removeprefix("http://")
+    rules = fast_rules(tmp_path / "rules.yml", "MlGatewayHighErrorRate")
+    prometheus = start_prometheus(tmp_path / "prom-alerts", [host], "1s",
+                                  rule_files=[str(rules)],
+                                  alertmanager=alertmanager.url.removeprefix("http://"))
+    try:
+        healthy = stack.stable_version()
+        # A promoted model goes bad after the job ended: errors become stable.
+        stack.target.load("canary", f"models:/{MODEL}/{v['errors']}", timeout=120)
+        stack.target.set_canary_weight(100)
+        stack.target.promote()
+        went_bad = time.monotonic()
+        deadline = went_bad + 90
+        while stack.stable_version() != healthy and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert stack.stable_version() == healthy, (alertmanager.log_tail(), relay.incidents)
+        restored_after = time.monotonic() - went_bad
+        assert restored_after < 60
+        while not relay.incidents and time.monotonic() < deadline:  # registry, then record
+            time.sleep(0.1)
+        incident = relay.incidents[0]
+        assert incident.action == "rolled_back" and incident.alert == "MlGatewayHighErrorRate"
+        assert incident.rollback["restored_version"] == healthy
+        recorded = [json.loads(x) for x in (tmp_path / "incidents.jsonl").read_text().splitlines()]
+        assert recorded[0]["rollback"]["action"] == "previous_restored"
+        assert stack.registry.find_alias(MODEL, "champion").version == healthy
+        tags = stack.registry.get_tags(MODEL, v["errors"])
+        assert tags["rollout.status"] == "rolled_back" and "MlGatewayHighErrorRate" in \
+            tags["rollout.reason"]
+    finally:
+        prometheus.stop()
+        alertmanager.stop()
+        server.stop()
