@@ -1,4 +1,8 @@
-"""Settings of the serving gateway."""
+"""Settings of the serving gateway (the `gateway:` section of ml-actions.yaml).
+
+Batching, limits and the operating threshold are config, not constants: the right batch wait
+for a Spark model on a CI runner is not the right one for a scikit-learn model in production.
+"""
 
 from __future__ import annotations
 
@@ -7,5 +11,26 @@ from dataclasses import dataclass, field
 
 @dataclass
 class GatewayConfig:
+    # Input field whose value pins a customer to one slot; the X-Routing-Key header wins.
     routing_key: str | None = "CUSTOMER_ID"
+    # P(fraud) at or above this is a "fraud" decision in ml_gateway_decisions_total.
     decision_threshold: float = field(default=0.5, metadata={"range": (0, 1)})
+    # Micro-batching: rows per model call, and how long the first request waits for company.
+    max_batch_size: int = field(default=64, metadata={"range": (1, 100000)})
+    max_batch_wait_ms: float = field(default=5.0, metadata={"range": (0, 10000)})
+    # Requests larger than this are refused with 413 before they are parsed.
+    max_body_bytes: int = field(default=1_048_576, metadata={"range": (1024, 1_073_741_824)})
+    # Rows per request; a bigger request is a 413 too (one request must not starve the batch).
+    max_rows_per_request: int = field(default=10_000, metadata={"range": (1, 10_000_000)})
+    # Threads that run model calls (Spark transforms release the GIL while the JVM works).
+    predict_threads: int = field(default=4, metadata={"range": (1, 64)})
+    # A freshly loaded model must answer one of this many warm-up calls before it takes traffic.
+    warmup_attempts: int = field(default=5, metadata={"range": (1, 100)})
+    warmup_rows: int = field(default=8, metadata={"range": (1, 10000)})
+    # Seconds uvicorn waits for in-flight requests on SIGTERM before closing connections.
+    drain_timeout_seconds: float = field(default=30.0, metadata={"range": (0, 3600)})
+    # Idle keep-alive connections stay open this long; longer than a load balancer's or client
+    # pool's idle timeout, so the gateway never closes a connection a client is reusing.
+    keep_alive_seconds: float = field(default=75.0, metadata={"range": (1, 3600)})
+    # Changes kept in the state file's history (who changed what and when).
+    history_limit: int = field(default=200, metadata={"range": (1, 100000)})

@@ -7,7 +7,7 @@ last stable kept warm after a promotion so a rollback is a pointer swap.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 SLOTS = ("stable", "canary", "previous")
 
@@ -22,6 +22,15 @@ class SlotState:
     status: str = "empty"  # empty | loading | ready | failed
     error: str | None = None
     loaded_at: str | None = None
+    # The last model asked for: while `loading` it is on its way in; when `failed`, it is the
+    # one that failed, and `model_uri` (if any) is the model that kept serving.
+    requested_uri: str | None = None
+    flavor: str | None = None  # spark | pyfunc
+
+    @property
+    def serving(self) -> bool:
+        """True when the slot holds a warmed model that can take traffic."""
+        return self.model_uri is not None and self.status != "empty"
 
 
 @dataclass
@@ -36,6 +45,19 @@ class TargetState:
 
     def slot(self, name: str) -> SlotState:
         return self.slots.get(name) or SlotState()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TargetState:
+        """The inverse of `to_dict`; unknown keys (a newer writer) are ignored."""
+        known = {f.name for f in fields(SlotState)}
+        slots = {name: SlotState(**{k: v for k, v in (raw or {}).items() if k in known})
+                 for name, raw in (data.get("slots") or {}).items()}
+        return cls(slots=slots, canary_weight=float(data.get("canary_weight") or 0.0),
+                   updated_at=data.get("updated_at"), updated_by=data.get("updated_by"),
+                   history=list(data.get("history") or []))
 
 
 class DeploymentTarget(ABC):

@@ -1,0 +1,67 @@
+"""`ml-actions gateway serve`: run the embedded serving gateway in the foreground.
+
+Thin: read inputs and config, build the app, hand it to uvicorn. uvicorn drains in-flight
+requests on SIGTERM for `gateway.drain_timeout_seconds` before it closes connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from core.cli import Command, Inputs, Option
+from core.errors import ConfigurationError, InputError
+from core.github_actions import ActionsRunner
+from core.serving.admin_auth import TOKEN_ENV
+
+
+def serve(inputs: Inputs, runner: ActionsRunner) -> int:
+    import uvicorn
+
+    from core.config import load_config
+    from core.serving.app import create_app, registry_loader
+
+    token = runner.env.get(TOKEN_ENV, "")
+    if not token.strip():
+        raise ConfigurationError(f"set {TOKEN_ENV} to the admin API's bearer token; the gateway "
+                                 "refuses to start with an open admin API")
+    if not inputs.tracking_uri:
+        raise InputError("missing --tracking-uri (or $MLFLOW_TRACKING_URI): the registry the "
+                         "gateway loads models from")
+    if not 0 < inputs.port < 65536:
+        raise InputError(f"--port must be in 1-65535, got {inputs.port}")
+    config = load_config(inputs.config, inputs.environment)
+    state_dir = Path(inputs.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=getattr(logging, inputs.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    loader = registry_loader(inputs.tracking_uri, state_dir / "model-cache", config.spark)
+    app = create_app(config.gateway, state_dir, token.strip(), loader)
+    uvicorn.run(app, host=inputs.host, port=inputs.port, log_level=inputs.log_level.lower(),
+                access_log=False, lifespan="on",
+                timeout_keep_alive=int(config.gateway.keep_alive_seconds),
+                timeout_graceful_shutdown=int(config.gateway.drain_timeout_seconds) or None)
+    return 0
+
+
+COMMANDS = [
+    Command(
+        name="gateway serve",
+        help="Serve registry models in stable/canary slots with weighted routing and metrics.",
+        run=serve,
+        options=(
+            Option("host", "interface to listen on", default="127.0.0.1", action_input=False),
+            Option("port", "port to listen on", default="8080", kind="int", action_input=False),
+            Option("state-dir", "folder for the durable slot/weight state",
+                   default=".ml-actions/gateway", action_input=False),
+            Option("tracking-uri", "MLflow tracking/registry URI", env=("MLFLOW_TRACKING_URI",),
+                   action_input=False),
+            Option("config", "ml-actions.yaml (gateway: section)", action_input=False),
+            Option("environment", "dev | staging | prod", env=("ML_ACTIONS_ENV",),
+                   action_input=False),
+            Option("log-level", "debug | info | warning", default="info", action_input=False),
+        ),
+    ),
+]

@@ -1,0 +1,119 @@
+"""Micro-batching: concurrent requests for one model become one model call.
+
+A Spark transform costs ~75 ms whether it scores one row or a hundred, so the first request
+waits up to `max_wait` for company (or until `max_rows` rows are queued), and the rows of all
+waiting requests go through the model together. One batch per model runs at a time; requests
+arriving meanwhile form the next batch, so the batch grows with the load on its own. If a
+batch raises, its requests are retried one by one, so a row that breaks the model fails only
+the request that sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+import numpy as np
+import pandas as pd
+
+Scorer = Callable[[pd.DataFrame], np.ndarray]
+
+
+class MicroBatcher:
+    def __init__(self, score: Scorer, executor: Executor, max_rows: int, max_wait_s: float,
+                 on_batch: Callable[[int], None] | None = None):
+        self._score = score
+        self._executor = executor
+        self.max_rows = max_rows
+        self.max_wait_s = max_wait_s
+        self._on_batch = on_batch or (lambda rows: None)
+        self._pending: list[tuple[pd.DataFrame, asyncio.Future]] = []
+        self._pending_rows = 0
+        self._wakeup: asyncio.Event | None = None
+        self._full: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._closed = False
+
+    async def score(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(fraud) for `frame`'s rows, computed in the next batch."""
+        loop = asyncio.get_running_loop()
+        if self._closed:  # released while this request was in flight: score it alone
+            return await self._call(frame)
+        if self._task is None:
+            self._wakeup, self._full = asyncio.Event(), asyncio.Event()
+            self._task = loop.create_task(self._run())
+        future: asyncio.Future = loop.create_future()
+        self._pending.append((frame, future))
+        self._pending_rows += len(frame)
+        self._wakeup.set()
+        if self._pending_rows >= self.max_rows:
+            self._full.set()
+        return await future
+
+    def close(self) -> None:
+        """Finish what is queued, then stop; later calls are scored unbatched."""
+        self._closed = True
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._full.set()
+
+    async def _call(self, frame: pd.DataFrame) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        scores = await loop.run_in_executor(self._executor, self._score, frame)
+        self._on_batch(len(frame))
+        return scores
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self._pending_rows < self.max_rows and self.max_wait_s > 0 and not self._closed:
+                self._full.clear()
+                try:
+                    await asyncio.wait_for(self._full.wait(), self.max_wait_s)
+                except TimeoutError:
+                    pass
+            batch, rows = [], 0
+            while self._pending and (not batch or rows + len(self._pending[0][0]) <= self.max_rows):
+                frame, future = self._pending.pop(0)
+                batch.append((frame, future))
+                rows += len(frame)
+            self._pending_rows -= rows
+            await self._execute(batch)
+
+    async def _execute(self, batch: list[tuple[pd.DataFrame, asyncio.Future]]) -> None:
+        groups: dict[tuple, list] = {}
+        for item in batch:  # rows with different columns cannot share one frame
+            groups.setdefault(tuple(item[0].columns), []).append(item)
+        for items in groups.values():
+            frame = pd.concat([f for f, _ in items], ignore_index=True)
+            try:
+                scores = await self._call(frame)
+            except Exception as err:  # noqa: BLE001 - the model's fault, handed to its callers
+                if len(items) == 1:
+                    _settle(items[0][1], error=err)
+                    continue
+                for single, future in items:
+                    try:
+                        _settle(future, value=await self._call(single))
+                    except Exception as one_err:  # noqa: BLE001
+                        _settle(future, error=one_err)
+                continue
+            start = 0
+            for single, future in items:
+                _settle(future, value=scores[start:start + len(single)])
+                start += len(single)
+
+
+def _settle(future: asyncio.Future, value: object = None, error: BaseException | None = None):
+    if future.done():  # the client went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
