@@ -1,0 +1,44 @@
+"""The classifiers and feature sets training can choose from, with their hyper-parameters.
+
+Kept apart from train.py so the benchmark builds exactly the model that training registers.
+`amount_only` is deliberately weak (the transaction amount alone): demos and tests use it as
+the "bad model" a quality gate must stop.
+"""
+
+from __future__ import annotations
+
+from pyspark.ml.classification import GBTClassifier, LogisticRegression
+
+from ml_pipeline.features import LABEL_COL, FeatureConfig, feature_columns
+
+ALGORITHMS = ("gbt", "logistic_regression")
+FEATURE_SETS = ("full", "amount_only")
+
+GBT_PARAMS = {"maxIter": 40, "maxDepth": 5, "stepSize": 0.1, "subsamplingRate": 0.8,
+              "maxBins": 32, "minInstancesPerNode": 5}
+LR_PARAMS = {"maxIter": 100, "regParam": 0.001, "elasticNetParam": 0.0, "standardization": True}
+
+
+def feature_set_columns(feature_set: str, config: FeatureConfig | None = None) -> list[str]:
+    if feature_set == "full":
+        return feature_columns(config)
+    if feature_set == "amount_only":
+        return ["TX_AMOUNT"]
+    raise ValueError(
+        f"unknown feature set {feature_set!r}; choose one of {', '.join(FEATURE_SETS)}")
+
+
+def hyper_parameters(algorithm: str) -> dict:
+    if algorithm == "gbt":
+        return dict(GBT_PARAMS)
+    if algorithm == "logistic_regression":
+        return dict(LR_PARAMS)
+    raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+
+
+def make_estimator(algorithm: str, seed: int = 0, features_col: str = "features"):
+    """A Spark ML classifier reading `features` and `fraud_label`."""
+    params = hyper_parameters(algorithm)
+    if algorithm == "gbt":
+        return GBTClassifier(featuresCol=features_col, labelCol=LABEL_COL, seed=seed, **params)
+    return LogisticRegression(featuresCol=features_col, labelCol=LABEL_COL, **params)
