@@ -1,0 +1,7 @@
+"""`python -m demo`: see demo/story.py."""
+
+import sys
+
+from demo.story import main
+
+sys.exit(main())
