@@ -36,6 +36,10 @@ class ModelScores:
     roc_curve: list[tuple[float, float]] = field(default_factory=list)  # (fpr, tpr), thinned
     pr_curve: list[tuple[float, float]] = field(default_factory=list)  # (recall, precision)
     money: dict[str, float] | None = None
+    # confidence intervals: auc_roc (DeLong), precision / recall (Wilson)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    threshold_note: str | None = None  # e.g. no threshold reaches the target precision
+    flavor: str | None = None  # how it was scored: "spark" or "pyfunc"
 
 
 @dataclass
@@ -46,6 +50,8 @@ class SliceResult:
     positives: int
     metrics: dict[str, float | None]
     judged: bool  # False when below the minimum segment size: reported, not judged
+    champion_metrics: dict[str, float | None] | None = None
+    comparison: dict[str, Any] = field(default_factory=dict)  # delta_auc, se, p, p_holm
 
 
 @dataclass
@@ -68,6 +74,8 @@ class GateDecision:
     checks: list[CheckResult]
     overridden: bool = False
     override_reason: str | None = None
+    actor: str | None = None  # who ran the gate (recorded with a break-glass override)
+    overridden_checks: list[str] = field(default_factory=list)  # failed checks that were waived
 
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == "fail"]

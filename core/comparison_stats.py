@@ -1,0 +1,151 @@
+"""Paired statistics of candidate vs champion on the same rows: DeLong, flips, power, Holm.
+
+Why paired: both models score the same transactions, so their AUCs are strongly correlated;
+an unpaired interval would be far too wide and let noise block good models. DeLong's
+covariance needs each row's placement under both models (the share of the other class it
+outranks); placements are read from the curve tables (`core.metrics.curve_table`) and joined
+back to the rows on (slice, segment, score), so everything stays a Spark aggregation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from core.metrics import OVERALL
+
+SEGMENT = ("slice", "segment")
+
+
+@dataclass
+class PairedAuc:
+    """AUC difference (candidate - champion) with its DeLong standard error."""
+
+    delta: float
+    se: float
+    positives: int
+    negatives: int
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        z = z_two_sided(confidence)
+        return (self.delta - z * self.se, self.delta + z * self.se)
+
+    def p_regression(self, tolerance: float) -> float:
+        """One-sided p of H0 "candidate loses less than `tolerance`" (small: it loses more)."""
+        if not self.se or math.isnan(self.se):
+            return 0.0 if self.delta < -tolerance else 1.0
+        return NormalDist().cdf((self.delta + tolerance) / self.se)
+
+    def minimum_detectable_effect(self, confidence: float, power: float) -> float:
+        """The smallest AUC difference this sample detects with `power` (two-sided test)."""
+        return (z_two_sided(confidence) + NormalDist().inv_cdf(power)) * self.se
+
+
+def z_two_sided(confidence: float) -> float:
+    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+
+
+def placements(curve: DataFrame, model: str, prefix: str) -> DataFrame:
+    """Per distinct score: V10 (a positive's share of negatives below) and V01 (for negatives)."""
+    return curve.where(F.col("model") == model).select(
+        F.col("slice").alias(f"{prefix}_slice"), F.col("segment").alias(f"{prefix}_segment"),
+        F.col("score").alias(f"{prefix}_score"),
+        (1 - F.try_divide(F.col("fp") - 0.5 * F.col("neg"), F.col("N"))).alias(f"{prefix}_v10"),
+        F.try_divide(F.col("tp") - 0.5 * F.col("pos"), F.col("P")).alias(f"{prefix}_v01"))
+
+
+def paired_statistics(sliced: DataFrame, curve: DataFrame, summary: dict[tuple, dict],
+                      candidate_col: str, champion_col: str,
+                      thresholds: dict[str, float]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (slice, segment): DeLong's paired AUC difference and decision flips, one pass.
+
+    `sliced` is `core.metrics.sliced_frame` with both score columns; `summary` the output of
+    `core.metrics.summarize` for models "candidate" and "champion".
+    """
+    a = placements(curve, "candidate", "a")
+    b = placements(curve, "champion", "b")
+    joined = sliced
+    for prefix, table, column in (("a", a, candidate_col), ("b", b, champion_col)):
+        joined = joined.join(table, [F.col("slice") == F.col(f"{prefix}_slice"),
+                                     F.col("segment") == F.col(f"{prefix}_segment"),
+                                     F.col(column) == F.col(f"{prefix}_score")])
+    pos, neg = F.col("label") == 1, F.col("label") == 0
+    cand_alert = F.col(candidate_col) >= F.lit(thresholds["candidate"])
+    champ_alert = F.col(champion_col) >= F.lit(thresholds["champion"])
+    rows = joined.groupBy(*SEGMENT).agg(
+        F.sum(F.when(pos, F.col("a_v10") * F.col("b_v10"))).alias("s10ab"),
+        F.sum(F.when(neg, F.col("a_v01") * F.col("b_v01"))).alias("s01ab"),
+        F.count(F.when(cand_alert & ~champ_alert, 1)).alias("newly_blocked"),
+        F.count(F.when(~cand_alert & champ_alert, 1)).alias("newly_unblocked"),
+        F.count(F.when(pos & champ_alert & ~cand_alert, 1)).alias("newly_missed"),
+        F.count(F.when(pos & cand_alert & ~champ_alert, 1)).alias("newly_caught"),
+        F.count(F.when(neg & cand_alert & ~champ_alert, 1)).alias("newly_blocked_legit"),
+    ).collect()
+    out = {}
+    for row in rows:
+        key = (row["slice"], row["segment"])
+        cand, champ = summary[("candidate", *key)], summary[("champion", *key)]
+        out[key] = {
+            "paired_auc": paired_auc(cand, champ, row["s10ab"] or 0.0, row["s01ab"] or 0.0),
+            "flips": {k: int(row[k]) for k in ("newly_blocked", "newly_unblocked", "newly_missed",
+                                                "newly_caught", "newly_blocked_legit")},
+        }
+    return out
+
+
+def paired_auc(cand: dict[str, Any], champ: dict[str, Any], s10ab: float,
+               s01ab: float) -> PairedAuc:
+    """DeLong: var(A - B) = var(A) + var(B) - 2 cov(A, B), cov from the placement products."""
+    P, N = cand["positives"], cand["size"] - cand["positives"]  # noqa: N806
+    auc_a, auc_b = cand["metrics"]["auc_roc"], champ["metrics"]["auc_roc"]
+    delta = auc_a - auc_b
+    if P < 2 or N < 2:
+        return PairedAuc(delta, math.nan, P, N)
+    cov = ((s10ab - P * auc_a * auc_b) / (P - 1)) / P + ((s01ab - N * auc_a * auc_b) / (N - 1)) / N
+    var = cand["auc_variance"] + champ["auc_variance"] - 2 * cov
+    return PairedAuc(delta, math.sqrt(max(var, 0.0)), P, N)
+
+
+def at_alert_count(curve: DataFrame, model: str, alerts: int) -> dict[str, float]:
+    """Precision and recall of `model` when it raises at most `alerts` alerts (overall).
+
+    Used to compare the candidate at the champion's alert rate: same review workload.
+    """
+    rows = curve.where((F.col("model") == model) & (F.col("slice") == OVERALL[0]))
+    row = rows.agg(
+        F.max_by(F.struct("tp", "fp"), F.when(F.col("tp") + F.col("fp") <= alerts,
+                                              F.col("tp") + F.col("fp"))).alias("best"),
+        F.first("P").alias("P")).first()
+    tp, fp = (row["best"]["tp"], row["best"]["fp"]) if row["best"] is not None else (0, 0)
+    positives = int(row["P"] or 0)
+    return {"alerts": int(tp + fp), "precision": tp / (tp + fp) if tp + fp else 0.0,
+            "recall": tp / positives if positives else 0.0}
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (family-wise error control, in input order)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion (precision, recall): sound for small counts."""
+    if trials <= 0:
+        return None
+    z = z_two_sided(confidence)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))

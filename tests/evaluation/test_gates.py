@@ -1,0 +1,219 @@
+"""Every gate rule on hand-built evaluations: thresholds, champion, flips, slices, override."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.errors import ConfigurationError, InputError
+from core.gate_results import EvaluationResult, ModelScores, SliceResult, to_jsonable
+from core.gates import decide
+
+GOOD = {"auc_roc": 0.95, "auc_pr": 0.8, "precision": 0.9, "recall": 0.85, "f1_score": 0.87,
+        "accuracy": 0.99, "brier_score": 0.02, "recall_at_1pct_fpr": 0.7,
+        "false_positive_rate": 0.005, "alert_rate": 0.01}
+
+
+def scores(version="2", **changes) -> ModelScores:
+    return ModelScores(version=version, metrics={**GOOD, **changes},
+                       confusion={"tp": 85, "fp": 9, "tn": 9891, "fn": 15},
+                       decision_threshold=0.5, intervals={"auc_roc": (0.94, 0.96)})
+
+
+def comparison(delta=0.001, se=0.002, positives=100, flips=None, rate=None) -> dict:
+    z = 1.959963984540054
+    return {
+        "auc": {"delta": delta, "se": se, "interval": (delta - z * se, delta + z * se),
+                "confidence": 0.95, "positives": positives, "negatives": 9900,
+                "mde": (z + 0.8416212335729143) * se if not math.isnan(se) else math.nan,
+                "p_regression": 0.5, "method": "delong"},
+        "flips": {"newly_blocked": 10, "newly_unblocked": 8, "newly_missed": 1,
+                  "newly_caught": 2, "newly_blocked_legit": 9, **(flips or {})},
+        "alert_rate": {"champion_alerts": 94, "champion_alert_rate": 0.0094,
+                       "candidate_alerts": 94, "candidate_precision": 0.9,
+                       "candidate_recall": 0.85, "champion_precision": 0.9,
+                       "champion_recall": 0.85, **(rate or {})},
+    }
+
+
+def evaluation(candidate=None, champion="default", cmp=None, slices=None) -> EvaluationResult:
+    champ = scores("1") if champion == "default" else champion
+    return EvaluationResult(candidate=candidate or scores(), champion=champ, n_rows=10000,
+                            n_positives=100, test_data_digest="abc",
+                            comparison=(cmp or comparison()) if champ else {},
+                            slices=slices or [])
+
+
+def by_name(decision):
+    return {c.name: c for c in decision.checks}
+
+
+def test_prod_defaults_pass_a_good_candidate(make_config):
+    decision = decide(evaluation(), make_config("prod"))
+    assert decision.passed and not decision.failed()
+    checks = by_name(decision)
+    assert checks["auc_roc"].threshold == 0.92 and checks["auc_roc"].interval == (0.94, 0.96)
+    assert checks["recall"].sample_size == 100 and checks["precision"].sample_size == 94
+    assert checks["auc_vs_champion"].status == "pass"
+    assert to_jsonable(decision)["checks"][0]["name"] == "auc_roc"
+
+
+@pytest.mark.parametrize("metric,value", [("auc_roc", 0.919), ("precision", 0.84),
+                                          ("recall", 0.79), ("f1_score", 0.81)])
+def test_prod_threshold_failures(make_config, metric, value):
+    decision = decide(evaluation(candidate=scores(**{metric: value})), make_config("prod"))
+    check = by_name(decision)[metric]
+    assert not decision.passed and check.status == "fail" and check.actual == value
+    assert metric in check.message
+
+
+def test_dev_is_looser_than_prod(make_config):
+    ev = evaluation(candidate=scores(auc_roc=0.85, precision=0.6, recall=0.6, f1_score=0.6))
+    assert decide(ev, make_config("dev")).passed
+    assert not decide(ev, make_config("prod")).passed
+
+
+def test_max_threshold_and_unknown_metric(make_config):
+    config = make_config("prod", thresholds={"brier_score": {"max": 0.01}})
+    check = by_name(decide(evaluation(), config))["brier_score_max"]
+    assert check.status == "fail" and check.threshold == 0.01
+    with pytest.raises(ConfigurationError, match="valid names are: auc_roc"):
+        make_config("prod", thresholds={"auc": 0.9})
+    with pytest.raises(ConfigurationError, match=r"\[0, 1\]"):
+        make_config("prod", thresholds={"auc_roc": 1.5})
+
+
+def test_no_champion_skips_every_comparison(make_config):
+    config = make_config("prod", comparison={"metrics": {"auc_pr": {"max_regression": 0.01}}})
+    decision = decide(evaluation(champion=None), config)
+    skipped = [c for c in decision.checks if c.status == "skip"]
+    assert {c.name for c in skipped} >= {"auc_vs_champion", "newly_blocked", "newly_missed",
+                                         "auc_pr_vs_champion"}
+    assert all("no champion" in c.message for c in skipped) and decision.passed
+
+
+@pytest.mark.parametrize("delta,se,positives,require,expected", [
+    (0.001, 0.002, 100, True, "pass"),        # lower bound -0.0029 clears -0.005
+    (-0.004, 0.002, 100, True, "inconclusive"),  # straddles, MDE 0.0056 > tolerance
+    (-0.0048, 0.0005, 100, True, "fail"),    # straddles with MDE 0.0014: a real regression
+    (-0.02, 0.002, 100, True, "fail"),       # clearly worse
+    (-0.004, 0.002, 100, False, "pass"),     # point estimate within tolerance
+    (-0.006, 0.002, 100, False, "fail"),
+    (0.01, 0.002, 12, True, "inconclusive"),  # too few frauds, whatever the estimate
+    (0.01, math.nan, 100, True, "inconclusive"),
+])
+def test_auc_vs_champion_rule(make_config, delta, se, positives, require, expected):
+    config = make_config("prod", comparison={"require_ci_lower_bound": require})
+    decision = decide(evaluation(cmp=comparison(delta, se, positives)), config)
+    check = by_name(decision)["auc_vs_champion"]
+    assert check.status == expected, check.message
+    assert check.actual == delta and check.threshold == -0.005
+    assert check.sample_size == positives
+    if expected == "inconclusive":
+        assert "minimum detectable effect" in check.message and not decision.passed
+
+
+def test_inconclusive_only_warns_when_configured(make_config):
+    ev = evaluation(cmp=comparison(0.01, 0.002, 12))
+    assert not decide(ev, make_config("prod")).passed
+    assert decide(ev, make_config("prod", comparison={"inconclusive": "warn"})).passed
+    assert decide(ev, make_config("dev")).passed  # dev's default overlay
+
+
+def test_decision_flip_limits(make_config):
+    config = make_config("prod", comparison={"flips": {"max_newly_blocked": 5,
+                                                       "max_newly_missed_rate": 0.005}})
+    checks = by_name(decide(evaluation(), config))
+    assert checks["newly_blocked"].status == "fail"
+    assert "count <= 5" in checks["newly_blocked"].message
+    assert checks["newly_missed"].status == "fail" and checks["newly_missed"].actual == 0.01
+    loose = make_config("prod", comparison={"flips": {"max_newly_blocked_rate": None,
+                                                      "max_newly_missed_rate": 0.05}})
+    checks = by_name(decide(evaluation(), loose))
+    assert checks["newly_blocked"].status == "skip" and checks["newly_missed"].status == "pass"
+
+
+def test_precision_recall_at_champion_alert_rate(make_config):
+    cmp = comparison(rate={"candidate_precision": 0.88, "candidate_recall": 0.845})
+    checks = by_name(decide(evaluation(cmp=cmp), make_config("prod")))
+    assert checks["precision_at_champion_alert_rate"].status == "fail"
+    assert checks["precision_at_champion_alert_rate"].threshold == pytest.approx(0.89)
+    assert checks["recall_at_champion_alert_rate"].status == "pass"
+
+
+@pytest.mark.parametrize("rule,candidate,expected", [
+    ({"min_absolute_change": 0.01}, 0.805, "fail"),
+    ({"min_absolute_change": 0.01}, 0.811, "pass"),
+    ({"min_relative_change": 0.05}, 0.841, "pass"),   # needs 0.8 * 1.05
+    ({"min_relative_change": 0.05}, 0.83, "fail"),
+    ({"max_regression": 0.01}, 0.791, "pass"),
+    ({"max_regression": 0.01}, 0.789, "fail"),
+    ({}, 0.5, "skip"),
+])
+def test_metric_threshold_semantics(make_config, rule, candidate, expected):
+    config = make_config("dev", comparison={"metrics": {"auc_pr": rule}})
+    check = by_name(decide(evaluation(candidate=scores(auc_pr=candidate)), config))
+    assert check["auc_pr_vs_champion"].status == expected
+
+
+def test_lower_is_better_metric_comparison(make_config):
+    config = make_config("dev", comparison={"metrics": {"brier_score": {"max_regression": 0.01}}})
+    worse = by_name(decide(evaluation(candidate=scores(brier_score=0.031)), config))
+    better = by_name(decide(evaluation(candidate=scores(brier_score=0.01)), config))
+    assert worse["brier_score_vs_champion"].status == "fail"
+    assert worse["brier_score_vs_champion"].threshold == pytest.approx(0.03)
+    assert better["brier_score_vs_champion"].status == "pass"
+
+
+def segment(name, size=2000, positives=40, auc=0.9, delta=0.0, se=0.01, p=0.5, judged=True):
+    return SliceResult("amount", name, size, positives, {"auc_roc": auc}, judged,
+                       {"auc_roc": auc - delta},
+                       {"delta_auc": delta, "se": se, "p_regression": p, "p_holm": p})
+
+
+def test_slices_min_auc_holm_and_small_segments(make_config):
+    from core.comparison_stats import holm
+
+    raw = [0.01, 0.03, 0.6]  # Holm: 0.03, 0.06, 0.6
+    adjusted = holm(raw)
+    slices = [segment("<50", p=raw[0], delta=-0.08), segment("[50, 200)", p=raw[1], auc=0.7),
+              segment(">=200", p=raw[2]), segment("tiny", size=20, judged=False)]
+    for s, a in zip(slices, adjusted, strict=False):
+        s.comparison["p_holm"] = a
+    config = make_config("prod", slices={"min_auc": 0.75, "alpha": 0.05})
+    checks = by_name(decide(evaluation(slices=slices), config))
+    assert checks["slice_vs_champion[amount=<50]"].status == "fail"  # 0.03 < 0.05
+    assert checks["slice_vs_champion[amount=[50, 200)]"].status == "pass"  # raw 0.03
+    assert checks["slice_auc[amount=[50, 200)]"].status == "fail"
+    assert checks["slice_auc[amount=>=200]"].status == "pass"
+    assert "slice_auc[amount=tiny]" not in checks
+    assert checks["slices_not_judged"].status == "skip" and "tiny" in checks[
+        "slices_not_judged"].message
+    interval = checks["slice_vs_champion[amount=<50]"].interval
+    assert interval[0] < -0.08 < interval[1]
+
+
+def test_break_glass_override(make_config):
+    ev = evaluation(candidate=scores(auc_roc=0.9))
+    plain = decide(ev, make_config("prod"))
+    assert not plain.passed and not plain.overridden
+    decision = decide(ev, make_config("prod"), override_reason="  incident 42 hotfix ",
+                      actor="alice")
+    assert decision.passed and decision.overridden and decision.actor == "alice"
+    assert decision.override_reason == "incident 42 hotfix"
+    assert decision.overridden_checks == ["auc_roc"]
+    assert by_name(decision)["auc_roc"].status == "fail"  # the evidence stays
+    warn = by_name(decision)["break_glass_override"]
+    assert warn.status == "warn" and "alice" in warn.message and "auc_roc" in warn.message
+    with pytest.raises(InputError):
+        decide(ev, make_config("prod"), override_reason="   ")
+    unneeded = decide(evaluation(), make_config("prod"), override_reason="why not")
+    assert unneeded.passed and not unneeded.overridden
+
+
+def test_threshold_note_becomes_a_warning(make_config):
+    cand = scores()
+    cand.threshold_note = "no threshold reaches precision >= 0.99: nothing is alerted"
+    check = by_name(decide(evaluation(candidate=cand), make_config("dev")))["decision_threshold"]
+    assert check.status == "warn" and "precision" in check.message
