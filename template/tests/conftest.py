@@ -1,16 +1,28 @@
 """Fixtures of the template's tests: tiny simulated data and hand-built transaction rows.
 
-`spark`, `tracking_uri` and `mlflow_server` come from the repository's shared fixtures
-(tests/fixtures/services.py): one local Spark and one real MLflow server per session.
+`spark` and `tracking_uri` come from ml-actions' shared fixtures (tests/fixtures/services.py)
+inside that repository, and from tests/services.py in a copied template: one local Spark and
+one real MLflow server per session either way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
+
+# a copied template has no packaging: make `ml_pipeline` importable from the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from ml_pipeline.simulate import SimulationConfig, simulate, write_parquet
+
+try:  # inside the ml-actions repository the root conftest already provides them
+    import tests.fixtures.services  # noqa: F401
+except ImportError:  # a copied template: bring our own
+    from services import spark, tracking_uri  # noqa: F401
 
 TINY = SimulationConfig(customers=300, terminals=600, days=50, seed=7)
 START = dt.datetime(2018, 4, 2)  # a Monday
