@@ -42,6 +42,30 @@ def output_text(value: object) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def parse_output_file(text: str) -> dict[str, str]:
+    """Read a `$GITHUB_OUTPUT` file back as the runner does: `name=value` and heredoc blocks.
+
+    The demo and the contract tests read a step's outputs with it, so what they see is what a
+    later workflow step would see.
+    """
+    outputs: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            end = lines.index(delimiter, i + 1)
+            outputs[name] = "\n".join(lines[i + 1:end])
+            i = end + 1
+            continue
+        name, _, value = line.partition("=")
+        if name:
+            outputs[name] = value
+        i += 1
+    return outputs
+
+
 class ActionsRunner:
     """Reads inputs and writes outputs, summaries and annotations the way the runner expects."""
 

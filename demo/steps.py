@@ -110,7 +110,7 @@ class StepRunner:
         argv = [sys.executable, "-m", "core.cli", command, *args]
         code, seconds, log, _ = self._run(label, argv, {**{k: str(v) for k, v in files.items()},
                                                         **(env or {})}, expect)
-        from demo.output_file import parse_output_file
+        from core.github_actions import parse_output_file
 
         return CliRun(label, code, seconds, parse_output_file(files["GITHUB_OUTPUT"].read_text()),
                       folder, log)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from core.github_actions import input_env_name
+from core.github_actions import input_env_name, parse_output_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACED = Path(__file__).with_name("traced_entrypoint.py")
@@ -43,25 +43,6 @@ class ActionRun:
     log: str
     inputs_read: set[str] = field(default_factory=set)
     workspace: Path = Path(".")
-
-
-def parse_output_file(text: str) -> dict[str, str]:
-    """`name=value` lines and `name<<DELIMITER ... DELIMITER` blocks, as the runner reads them."""
-    outputs: dict[str, str] = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            end = lines.index(delimiter, i + 1)
-            outputs[name] = "\n".join(lines[i + 1:end])
-            i = end + 1
-            continue
-        name, _, value = line.partition("=")
-        outputs[name] = value
-        i += 1
-    return outputs
 
 
 def runner_env(workspace: Path, inputs: dict[str, str], action: dict,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from demo.output_file import parse_output_file
+from core.github_actions import parse_output_file
 from demo.pieces import missing_pieces
 from demo.report import Rollout, render_table
 from demo.traffic import PhaseCounts

@@ -6,7 +6,7 @@ import io
 import json
 import re
 
-from core.github_actions import ActionsRunner, input_env_name, output_text
+from core.github_actions import ActionsRunner, input_env_name, output_text, parse_output_file
 
 
 def runner_with(tmp_path, **env):
@@ -17,26 +17,6 @@ def runner_with(tmp_path, **env):
     base.update(env)
     stream = io.StringIO()
     return ActionsRunner(env=base, stream=stream), out, summary, stream
-
-
-def parse_outputs(text: str) -> dict[str, str]:
-    """Parse $GITHUB_OUTPUT the way the runner does (name=value and heredoc blocks)."""
-    values, lines, i = {}, text.split("\n"), 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            body = []
-            i += 1
-            while lines[i] != delimiter:
-                body.append(lines[i])
-                i += 1
-            values[name] = "\n".join(body)
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            values[name] = value
-        i += 1
-    return values
 
 
 def test_input_names_keep_hyphens():
@@ -53,7 +33,7 @@ def test_outputs_are_multiline_safe(tmp_path):
     runner.set_output("auc-roc", 0.931)
     runner.set_output("report", "line 1\nline 2=x\n")
     runner.set_output("data", {"a": 1})
-    values = parse_outputs(out.read_text())
+    values = parse_output_file(out.read_text())
     assert values["passed"] == "true"
     assert values["auc-roc"] == "0.931"
     assert values["report"] == "line 1\nline 2=x\n"
