@@ -26,6 +26,9 @@ from core.rollout_budget import Budget, check_budget, planned_looks
 from core.rollout_state import RolloutState, decision_digest, now_iso
 from core.targets.base import DeploymentTarget
 
+# The shortest window a step is judged on once its data has started (seconds).
+MIN_WINDOW_SECONDS = 0.5
+
 Publish = Callable[[str, float, list], None]
 
 
@@ -167,13 +170,15 @@ class Rollout:
             time.sleep(max(0.0, next_eval - time.time()))
             now = time.time()
             data_start = data_start or self._data_start(weight, start, now)
-            if data_start is None:
+            if data_start is None or now - data_start < MIN_WINDOW_SECONDS:
+                # Never widen the window past data_start: the scrape before it counted
+                # requests routed at the old weight (a false sample-ratio mismatch).
                 evaluation = Evaluation(iso(now), weight, 0.0, "inconclusive", error=(
                     "waiting for Prometheus to scrape the new weight"))
             else:
                 evaluation = self.analysis.evaluate(
                     candidate.version, state.stable_version or None, weight,
-                    min(window, max(now - data_start, 0.5)), at=now, baseline_at=baseline)
+                    min(window, now - data_start), at=now, baseline_at=baseline)
             step.evaluations.append(evaluation)
             self.publish(status, weight, evaluation.checks)
             self.log(f"  {evaluation.at} {evaluation.verdict}: " + ", ".join(
