@@ -3,8 +3,8 @@
 Why paired: both models score the same transactions, so their AUCs are strongly correlated;
 an unpaired interval would be far too wide and let noise block good models. DeLong's
 covariance needs each row's placement under both models (the share of the other class it
-outranks); placements are read from the curve tables (`core.metrics.curve_table`) and joined
-back to the rows on (slice, segment, score), so everything stays a Spark aggregation.
+outranks); the ranked frame (`core.metrics.ranked_frame`) carries both models' rank counts on
+the row itself, so the covariance, like everything else, is one Spark aggregation.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from core.metrics import OVERALL
-
-SEGMENT = ("slice", "segment")
+from core.metrics import OVERALL, SEGMENT, col
 
 
 @dataclass
@@ -50,36 +48,29 @@ def z_two_sided(confidence: float) -> float:
     return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
-def placements(curve: DataFrame, model: str, prefix: str) -> DataFrame:
-    """Per distinct score: V10 (a positive's share of negatives below) and V01 (for negatives)."""
-    return curve.where(F.col("model") == model).select(
-        F.col("slice").alias(f"{prefix}_slice"), F.col("segment").alias(f"{prefix}_segment"),
-        F.col("score").alias(f"{prefix}_score"),
-        (1 - F.try_divide(F.col("fp") - 0.5 * F.col("neg"), F.col("N"))).alias(f"{prefix}_v10"),
-        F.try_divide(F.col("tp") - 0.5 * F.col("pos"), F.col("P")).alias(f"{prefix}_v01"))
+def placements(model: str) -> tuple[Column, Column]:
+    """V10 (a positive's share of negatives below it) and V01 (a negative's share of positives
+    above it) of each row under `model`, ties counting half."""
+    v10 = 1 - F.try_divide(col(model, "fp") - 0.5 * col(model, "neg"), F.col("N"))
+    v01 = F.try_divide(col(model, "tp") - 0.5 * col(model, "pos"), F.col("P"))
+    return v10, v01
 
 
-def paired_statistics(sliced: DataFrame, curve: DataFrame, summary: dict[tuple, dict],
-                      candidate_col: str, champion_col: str,
+def paired_statistics(ranked: DataFrame, summary: dict[tuple, dict],
                       thresholds: dict[str, float]) -> dict[tuple[str, str], dict[str, Any]]:
     """Per (slice, segment): DeLong's paired AUC difference and decision flips, one pass.
 
-    `sliced` is `core.metrics.sliced_frame` with both score columns; `summary` the output of
-    `core.metrics.summarize` for models "candidate" and "champion".
+    `ranked` is `core.metrics.ranked_frame` with models "candidate" and "champion";
+    `summary` the output of `core.metrics.summarize` for both.
     """
-    a = placements(curve, "candidate", "a")
-    b = placements(curve, "champion", "b")
-    joined = sliced
-    for prefix, table, column in (("a", a, candidate_col), ("b", b, champion_col)):
-        joined = joined.join(table, [F.col("slice") == F.col(f"{prefix}_slice"),
-                                     F.col("segment") == F.col(f"{prefix}_segment"),
-                                     F.col(column) == F.col(f"{prefix}_score")])
+    a10, a01 = placements("candidate")
+    b10, b01 = placements("champion")
     pos, neg = F.col("label") == 1, F.col("label") == 0
-    cand_alert = F.col(candidate_col) >= F.lit(thresholds["candidate"])
-    champ_alert = F.col(champion_col) >= F.lit(thresholds["champion"])
-    rows = joined.groupBy(*SEGMENT).agg(
-        F.sum(F.when(pos, F.col("a_v10") * F.col("b_v10"))).alias("s10ab"),
-        F.sum(F.when(neg, F.col("a_v01") * F.col("b_v01"))).alias("s01ab"),
+    cand_alert = col("candidate", "score") >= F.lit(thresholds["candidate"])
+    champ_alert = col("champion", "score") >= F.lit(thresholds["champion"])
+    rows = ranked.groupBy(*SEGMENT).agg(
+        F.sum(F.when(pos, a10 * b10)).alias("s10ab"),
+        F.sum(F.when(neg, a01 * b01)).alias("s01ab"),
         F.count(F.when(cand_alert & ~champ_alert, 1)).alias("newly_blocked"),
         F.count(F.when(~cand_alert & champ_alert, 1)).alias("newly_unblocked"),
         F.count(F.when(pos & champ_alert & ~cand_alert, 1)).alias("newly_missed"),
@@ -111,20 +102,21 @@ def paired_auc(cand: dict[str, Any], champ: dict[str, Any], s10ab: float,
     return PairedAuc(delta, math.sqrt(max(var, 0.0)), P, N)
 
 
-def at_alert_count(curve: DataFrame, model: str, alerts: int) -> dict[str, float]:
+def at_alert_count(ranked: DataFrame, model: str, alerts: int) -> dict[str, float]:
     """Precision and recall of `model` when it raises at most `alerts` alerts (overall).
 
     Used to compare the candidate at the champion's alert rate: same review workload.
     """
-    rows = curve.where((F.col("model") == model) & (F.col("slice") == OVERALL[0]))
-    row = rows.agg(
-        F.max_by(F.struct("tp", "fp"), F.when(F.col("tp") + F.col("fp") <= alerts,
-                                              F.col("tp") + F.col("fp"))).alias("best"),
+    tp, fp = col(model, "tp"), col(model, "fp")
+    row = ranked.where(F.col("slice") == OVERALL[0]).agg(
+        F.max_by(F.struct(tp.alias("tp"), fp.alias("fp")),
+                 F.when(tp + fp <= alerts, tp + fp)).alias("best"),
         F.first("P").alias("P")).first()
-    tp, fp = (row["best"]["tp"], row["best"]["fp"]) if row["best"] is not None else (0, 0)
+    best_tp, best_fp = (row["best"]["tp"], row["best"]["fp"]) if row["best"] is not None else (0, 0)
     positives = int(row["P"] or 0)
-    return {"alerts": int(tp + fp), "precision": tp / (tp + fp) if tp + fp else 0.0,
-            "recall": tp / positives if positives else 0.0}
+    return {"alerts": int(best_tp + best_fp),
+            "precision": best_tp / (best_tp + best_fp) if best_tp + best_fp else 0.0,
+            "recall": best_tp / positives if positives else 0.0}
 
 
 def holm(pvalues: list[float]) -> list[float]:

@@ -2,9 +2,10 @@
 
 The flow is fixed so its cost is predictable on large test sets: both models add their score
 column to one DataFrame, cached once; one aggregation validates labels and scores and takes a
-content digest; one group-by builds the curve table of every model x segment; every metric,
-DeLong variance, flip count and curve point is an aggregation of those. Only per-segment
-summaries and a bounded number of curve points reach the driver, never the test set.
+content digest; one sort per model ranks the rows of every segment (`core.metrics.ranked_frame`,
+cached); every metric, DeLong variance, flip count and curve point is an aggregation of that.
+Only per-segment summaries and a bounded number of curve points reach the driver, never the
+test set.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def evaluate_scores(scored: DataFrame, candidate_col: str, champion_col: str | N
         champion_col = SCORE["champion"]
     cols = {"candidate": candidate_col, **({"champion": champion_col} if champion_col else {})}
     scored = scored.cache()
-    curve = None
+    ranked = None
     try:
         checked = _validate(scored, label, cols, scorers, data_columns or scored.columns)
         amount = config.evaluation.money.amount_column
@@ -134,27 +135,23 @@ def evaluate_scores(scored: DataFrame, candidate_col: str, champion_col: str | N
             raise ConfigurationError(f"evaluation.money.amount_column: {amount!r} is not in the "
                                      "test data")
         segments = metrics.segments_of(scored, config.slices)
-        curve = metrics.curve_table(metrics.long_frame(scored, label, cols, amount, segments))
-        curve = curve.cache()
+        ranked = metrics.ranked_frame(scored, label, cols, amount, segments).cache()
         ev = config.evaluation
-        chosen = {m: metrics.choose_threshold(curve, m, ev.threshold_strategy,
+        chosen = {m: metrics.choose_threshold(ranked, m, ev.threshold_strategy,
                                               ev.decision_threshold, ev.target_precision,
                                               ev.target_fpr) for m in cols}
         thresholds = {m: t for m, (t, _) in chosen.items()}
-        summary = metrics.summarize(curve, thresholds, ev.money.review_cost,
+        summary = metrics.summarize(ranked, thresholds, ev.money.review_cost,
                                     ev.money.false_positive_cost)
         models = {m: _model_scores(summary[(m, *metrics.OVERALL)],
                                    candidate_version if m == "candidate" else champion_version,
-                                   chosen[m][1], curve, m, config, amount, scorers)
+                                   chosen[m][1], ranked, m, config, amount, scorers)
                   for m in cols}
         comparison: dict[str, Any] = {}
         paired: dict[tuple[str, str], dict[str, Any]] = {}
         if champion_col:
-            sliced = metrics.sliced_frame(scored, label, [candidate_col, champion_col], None,
-                                          segments)
-            paired = stats.paired_statistics(sliced, curve, summary, candidate_col,
-                                             champion_col, thresholds)
-            comparison = _comparison(paired[metrics.OVERALL], models, curve, config)
+            paired = stats.paired_statistics(ranked, summary, thresholds)
+            comparison = _comparison(paired[metrics.OVERALL], models, ranked, config)
         slices = _slices(summary, paired, config)
         overall = summary[("candidate", *metrics.OVERALL)]
         return EvaluationResult(
@@ -163,8 +160,8 @@ def evaluate_scores(scored: DataFrame, candidate_col: str, champion_col: str | N
             test_data_digest=checked, comparison=comparison, slices=slices,
             seconds=time.monotonic() - started)
     finally:
-        if curve is not None:
-            curve.unpersist()
+        if ranked is not None:
+            ranked.unpersist()
         scored.unpersist()
 
 
@@ -216,7 +213,7 @@ class _Named:
         self.flavor = "column"
 
 
-def _model_scores(result: dict[str, Any], version: str | None, note: str | None, curve: DataFrame,
+def _model_scores(result: dict[str, Any], version: str | None, note: str | None, ranked: DataFrame,
                   model: str, config: Any, amount: str | None,
                   scorers: dict[str, Any] | None) -> ModelScores:
     conf = config.comparison.confidence
@@ -230,7 +227,7 @@ def _model_scores(result: dict[str, Any], version: str | None, note: str | None,
         interval = stats.wilson_interval(k, n, conf)
         if interval:
             intervals[name] = interval
-    roc, pr = metrics.curve_points(curve, model, config.evaluation.curve_points)
+    roc, pr = metrics.curve_points(ranked, model, config.evaluation.curve_points)
     scorer = (scorers or {}).get(model)
     return ModelScores(version=str(version), metrics=m, confusion=c,
                        decision_threshold=result["threshold"], roc_curve=roc, pr_curve=pr,
@@ -238,13 +235,13 @@ def _model_scores(result: dict[str, Any], version: str | None, note: str | None,
                        threshold_note=note, flavor=scorer.flavor if scorer else None)
 
 
-def _comparison(overall: dict[str, Any], models: dict[str, ModelScores], curve: DataFrame,
+def _comparison(overall: dict[str, Any], models: dict[str, ModelScores], ranked: DataFrame,
                 config: Any) -> dict[str, Any]:
     cmp = config.comparison
     auc: stats.PairedAuc = overall["paired_auc"]
     champ = models["champion"]
     alerts = champ.confusion["tp"] + champ.confusion["fp"]
-    at_rate = stats.at_alert_count(curve, "candidate", alerts)
+    at_rate = stats.at_alert_count(ranked, "candidate", alerts)
     return {
         "auc": {"delta": auc.delta, "se": auc.se, "interval": auc.interval(cmp.confidence),
                 "confidence": cmp.confidence, "positives": auc.positives,

@@ -1,21 +1,25 @@
 """Exact binary-classification metrics as Spark aggregations, for any number of models and slices.
 
 Why not `BinaryClassificationEvaluator`: it bins scores to 1000 points, so its AUC is an
-approximation, and each metric is another pass. Here every model and every segment is reduced
-to one *curve table* (one row per distinct score: positives, negatives, and cumulative counts
-from the top, computed with window sums), and every metric is an exact function of it:
+approximation, and each metric is another pass. Here the test rows are *ranked* once per model
+(`ranked_frame`): one window over each (slice, segment), ordered by the model's score from the
+top, gives every row the cumulative counts at its score (`tp`, `fp`: positives and negatives
+scoring at least as high) and the counts tied with it (`pos`, `neg`). Every metric is then an
+exact per-row sum over that frame:
 
 - AUC-ROC counts (positive, negative) pairs, ties counted half, exactly as the trapezoid rule
   over all distinct thresholds does (scikit-learn's `roc_auc_score`);
-- AUC-PR is average precision, sum over distinct scores of delta-recall x precision
+- AUC-PR is average precision, the mean over positives of the precision at their score
   (scikit-learn's `average_precision_score`);
 - threshold metrics use `score >= threshold` as "alert";
-- DeLong's placement sums (for variances of AUC) come from the same table.
+- DeLong's placements (for AUC variances and the paired covariance) are per-row values of the
+  same counts, so candidate and champion pair up on the row itself, without a join.
 
-Rows of the input ("long" frame) carry `model`, `slice`, `segment`, `label` (0/1), `score`
-(P(fraud) in [0, 1]) and `amount`; the overall result is the segment `("__all__", "all")`.
-Nothing here collects more than one row per (model, slice, segment), except the thinned curve
-points, whose count is bounded by a grid.
+The frame is wide: one row per (test row, slice) with `slice`, `segment`, `label` (0/1),
+`amount`, the segment totals `P`, `N`, `amt_P`, and per model `<model>__score`, `__tp`, `__fp`,
+`__pos`, `__neg` (see `col`). The overall result is the segment `("__all__", "all")`. Nothing
+here collects more than one row per (slice, segment), except the thinned curve points, whose
+count is bounded by a grid.
 """
 
 from __future__ import annotations
@@ -28,23 +32,32 @@ from pyspark.sql import functions as F
 
 from core.errors import ConfigurationError
 
-KEYS = ("model", "slice", "segment")
+SEGMENT = ("slice", "segment")
 OVERALL = ("__all__", "all")
 FPR_FOR_RECALL = 0.01  # recall_at_1pct_fpr
+RANKED = ("score", "tp", "fp", "pos", "neg")
+
+
+def col(model: str, name: str) -> Column:
+    """A per-model column of the ranked frame, e.g. `col("candidate", "tp")`."""
+    return F.col(f"`{model}__{name}`")
 
 
 def sliced_frame(wide: DataFrame, label_col: str, score_cols: list[str],
                  amount_col: str | None = None,
-                 segments: list[tuple[str, Column]] | None = None) -> DataFrame:
-    """One row per (row, slice): label, amount and the score columns, with slice and segment.
+                 segments: list[tuple[str, Column]] | None = None,
+                 keep: list[str] | None = None) -> DataFrame:
+    """One row per (row, slice): label, amount, the score columns and `keep`, and the segment.
 
     `segments` are (slice name, segment expression) pairs in addition to the overall segment;
     without them no row is duplicated.
     """
     amount = F.col(amount_col).cast("double") if amount_col else F.lit(0.0)
+    carried = list(dict.fromkeys([*score_cols, *(keep or [])]))
     cols = [F.col(label_col).cast("int").alias("label"),
             F.coalesce(amount, F.lit(0.0)).alias("amount"),
-            *[F.col(c).cast("double").alias(c) for c in score_cols]]
+            *[F.col(c).cast("double").alias(c) if c in score_cols else F.col(c)
+              for c in carried]]
     if not segments:
         return wide.select(F.lit(OVERALL[0]).alias("slice"), F.lit(OVERALL[1]).alias("segment"),
                            *cols)
@@ -53,24 +66,39 @@ def sliced_frame(wide: DataFrame, label_col: str, score_cols: list[str],
                          F.coalesce(expr.cast("string"), F.lit("null")).alias("segment"))
                 for name, expr in segments]
     return (wide.select(*cols, F.explode(F.array(*structs)).alias("__seg"))
-            .select("__seg.slice", "__seg.segment", "label", "amount", *score_cols))
+            .select("__seg.slice", "__seg.segment", "label", "amount", *carried))
 
 
-def long_frame(wide: DataFrame, label_col: str, scores: dict[str, str],
-               amount_col: str | None = None,
-               segments: list[tuple[str, Column]] | None = None) -> DataFrame:
-    """One row per (row, model, slice): the shape every aggregation below groups by.
+def ranked_frame(wide: DataFrame, label_col: str, scores: dict[str, str],
+                 amount_col: str | None = None,
+                 segments: list[tuple[str, Column]] | None = None) -> DataFrame:
+    """Every (row, slice) with its segment totals and, per model, its rank counts.
 
-    `scores` maps a model name to its score column.
+    `scores` maps a model name to its score column. One window per model over each segment,
+    both frames (cumulative, tied) sharing one sort; totals come from a small aggregation
+    broadcast back, since an unbounded window would buffer the whole segment.
     """
     sliced = sliced_frame(wide, label_col, list(dict.fromkeys(scores.values())), amount_col,
                           segments)
-    models = [F.struct(F.lit(m).alias("model"), F.col(c).alias("score"))
-              for m, c in scores.items()]
-    return (sliced.select("slice", "segment", "label", "amount",
-                          F.explode(F.array(*models)).alias("__mdl"))
-            .select(F.col("__mdl.model").alias("model"), "slice", "segment", "label",
-                    F.col("__mdl.score").alias("score"), "amount"))
+    totals = sliced.groupBy(*SEGMENT).agg(
+        F.sum("label").cast("long").alias("P"),
+        (F.count(F.lit(1)) - F.sum("label")).cast("long").alias("N"),
+        F.sum(F.col("label") * F.col("amount")).alias("amt_P"))
+    ranked = sliced.join(F.broadcast(totals), list(SEGMENT))
+    negative = F.lit(1) - F.col("label")
+    for model, score in scores.items():
+        order = Window.partitionBy(*SEGMENT).orderBy(F.desc(score))
+        above = order.rangeBetween(Window.unboundedPreceding, Window.currentRow)
+        tied = order.rangeBetween(Window.currentRow, Window.currentRow)
+        ranked = ranked.select(
+            "*", F.col(score).alias(f"{model}__score"),
+            F.sum("label").over(above).cast("long").alias(f"{model}__tp"),
+            F.sum(negative).over(above).cast("long").alias(f"{model}__fp"),
+            F.sum("label").over(tied).cast("long").alias(f"{model}__pos"),
+            F.sum(negative).over(tied).cast("long").alias(f"{model}__neg"))
+    keep = [*SEGMENT, "label", "amount", "P", "N", "amt_P",
+            *[f"{m}__{n}" for m in scores for n in RANKED]]
+    return ranked.select(*keep)
 
 
 def segments_of(df: DataFrame, slices: Any) -> list[tuple[str, Column]]:
@@ -83,43 +111,19 @@ def segments_of(df: DataFrame, slices: Any) -> list[tuple[str, Column]]:
     for name in slices.columns:
         out.append((name, F.col(f"`{name}`").cast("string")))
     for name, edges in slices.buckets.items():
-        col = F.col(f"`{name}`").cast("double")
-        expr = F.when(col < edges[0], F.lit(f"<{edges[0]:g}"))
+        column = F.col(f"`{name}`").cast("double")
+        expr = F.when(column < edges[0], F.lit(f"<{edges[0]:g}"))
         for lo, hi in zip(edges, edges[1:], strict=False):
-            expr = expr.when(col < hi, F.lit(f"[{lo:g}, {hi:g})"))
-        out.append((name, expr.when(col >= edges[-1], F.lit(f">={edges[-1]:g}"))))
+            expr = expr.when(column < hi, F.lit(f"[{lo:g}, {hi:g})"))
+        out.append((name, expr.when(column >= edges[-1], F.lit(f">={edges[-1]:g}"))))
     return out
 
 
-def curve_table(long_df: DataFrame) -> DataFrame:
-    """One row per (model, slice, segment, distinct score), with counts from the top down."""
-    grouped = long_df.groupBy(*KEYS, "score").agg(
-        F.sum("label").cast("long").alias("pos"),
-        (F.count(F.lit(1)) - F.sum("label")).cast("long").alias("neg"),
-        F.sum(F.when(F.col("label") == 1, F.col("amount")).otherwise(0.0)).alias("amt_pos"),
-    )
-    down = (Window.partitionBy(*KEYS).orderBy(F.desc("score"))
-            .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    # same partitioning and order as `down`: one Window operator, no second sort
-    whole = (Window.partitionBy(*KEYS).orderBy(F.desc("score"))
-             .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
-    return grouped.select(
-        *KEYS, "score", "pos", "neg", "amt_pos",
-        F.sum("pos").over(down).alias("tp"), F.sum("neg").over(down).alias("fp"),
-        F.sum("amt_pos").over(down).alias("amt_tp"),
-        F.sum("pos").over(whole).alias("P"), F.sum("neg").over(whole).alias("N"),
-        F.sum("amt_pos").over(whole).alias("amt_P"),
-    )
+def _overall(ranked: DataFrame) -> DataFrame:
+    return ranked.where(F.col("slice") == OVERALL[0])
 
 
-def _by_model(values: dict[str, float], default: float = 2.0) -> Column:
-    expr = F.lit(default)
-    for model, value in values.items():
-        expr = F.when(F.col("model") == model, F.lit(float(value))).otherwise(expr)
-    return expr
-
-
-def choose_threshold(curve: DataFrame, model: str, strategy: str, fixed: float,
+def choose_threshold(ranked: DataFrame, model: str, strategy: str, fixed: float,
                      target_precision: float | None = None,
                      target_fpr: float | None = None) -> tuple[float, str | None]:
     """The decision threshold of one model: configured, or the lowest that meets a target.
@@ -129,47 +133,63 @@ def choose_threshold(curve: DataFrame, model: str, strategy: str, fixed: float,
     """
     if strategy == "fixed":
         return float(fixed), None
-    rows = curve.where((F.col("model") == model) & (F.col("slice") == OVERALL[0]))
+    tp, fp = col(model, "tp"), col(model, "fp")
     if strategy == "target_precision":
-        ok = (F.col("tp") / (F.col("tp") + F.col("fp"))) >= F.lit(float(target_precision))
+        ok = (tp / (tp + fp)) >= F.lit(float(target_precision))
         what = f"precision >= {target_precision}"
     elif strategy == "target_fpr":
-        ok = (F.col("fp") / F.col("N")) <= F.lit(float(target_fpr))
+        ok = (fp / F.col("N")) <= F.lit(float(target_fpr))
         what = f"false positive rate <= {target_fpr}"
     else:
         raise ValueError(f"unknown threshold strategy {strategy!r}")
-    found = rows.agg(F.min(F.when(ok, F.col("score"))).alias("t"),
-                     F.max("score").alias("top")).first()
+    score = col(model, "score")
+    found = _overall(ranked).agg(F.min(F.when(ok, score)).alias("t"),
+                                 F.max(score).alias("top")).first()
     if found["t"] is not None:
         return float(found["t"]), None
     top = float(found["top"]) if found["top"] is not None else 1.0
     return math.nextafter(top, math.inf), f"no threshold reaches {what}: nothing is alerted"
 
 
-def summarize(curve: DataFrame, thresholds: dict[str, float], review_cost: float = 0.0,
+def _sums(model: str, threshold: float) -> list[Column]:
+    """Per-row sums of one model whose totals give every metric (see `_finish`)."""
+    label, score = F.col("label"), col(model, "score")
+    tp, fp, pos, neg = (col(model, n) for n in ("tp", "fp", "pos", "neg"))
+    positive = label == 1
+    alert = score >= F.lit(float(threshold))
+    x = fp - F.lit(0.5) * neg  # negatives ranked above this row (ties count half)
+    y = tp - F.lit(0.5) * pos  # positives ranked above this row
+    named = {
+        "bad2": F.sum(F.when(positive, F.lit(2) * fp - neg)),
+        "ap_num": F.sum(F.when(positive, tp / (tp + fp))),
+        "brier_sum": F.sum((score - label) ** 2),
+        "tp_1pct": F.max(F.when(F.try_divide(fp, F.col("N")) <= FPR_FOR_RECALL, tp)),
+        "tp_t": F.count(F.when(positive & alert, 1)),
+        "fp_t": F.count(F.when(~positive & alert, 1)),
+        "amt_caught": F.sum(F.when(positive & alert, F.col("amount")).otherwise(0.0)),
+        "s10a": F.sum(F.when(positive, x)), "s10b": F.sum(F.when(positive, x * x)),
+        "s01b": F.sum(F.when(~positive, y * y)),
+    }
+    return [value.alias(f"{model}__{name}") for name, value in named.items()]
+
+
+def summarize(ranked: DataFrame, thresholds: dict[str, float], review_cost: float = 0.0,
               false_positive_cost: float = 0.0) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Every metric of every (model, slice, segment) in one aggregation over the curve table."""
-    at = F.col("score") >= _by_model(thresholds)
-    x = F.col("fp") - F.lit(0.5) * F.col("neg")  # negatives ranked above a positive
-    y = F.col("tp") - F.lit(0.5) * F.col("pos")  # positives ranked above a negative
-    rows = curve.groupBy(*KEYS).agg(
+    """Every metric of every (model, slice, segment) in one aggregation over the ranked frame.
+
+    `thresholds` maps each model of the frame to its decision threshold.
+    """
+    rows = ranked.groupBy(*SEGMENT).agg(
         F.first("P").alias("P"), F.first("N").alias("N"), F.first("amt_P").alias("amt_P"),
-        F.sum(F.col("pos") * (F.lit(2) * F.col("fp") - F.col("neg"))).alias("bad2"),
-        F.sum(F.when(F.col("pos") > 0, F.col("pos") * F.col("tp") / (F.col("tp") + F.col("fp")))
-              ).alias("ap_num"),
-        F.sum(F.col("pos") * (F.col("score") - 1) ** 2 + F.col("neg") * F.col("score") ** 2)
-        .alias("brier_sum"),
-        F.max(F.when(F.try_divide("fp", "N") <= FPR_FOR_RECALL, F.col("tp"))).alias("tp_1pct"),
-        F.sum(F.when(at, F.col("pos")).otherwise(0)).alias("tp_t"),
-        F.sum(F.when(at, F.col("neg")).otherwise(0)).alias("fp_t"),
-        F.sum(F.when(at, F.col("amt_pos")).otherwise(0.0)).alias("amt_caught"),
-        F.sum(F.col("pos") * x).alias("s10a"), F.sum(F.col("pos") * x * x).alias("s10b"),
-        F.sum(F.col("neg") * y * y).alias("s01b"),
-    ).collect()
+        *[s for model, t in thresholds.items() for s in _sums(model, t)]).collect()
     out = {}
     for row in rows:
-        out[(row["model"], row["slice"], row["segment"])] = _finish(
-            row.asDict(), thresholds[row["model"]], review_cost, false_positive_cost)
+        values = row.asDict()
+        for model, threshold in thresholds.items():
+            own = {k.split("__", 1)[1]: v for k, v in values.items() if k.startswith(f"{model}__")}
+            own.update(P=values["P"], N=values["N"], amt_P=values["amt_P"])
+            out[(model, row["slice"], row["segment"])] = _finish(
+                own, threshold, review_cost, false_positive_cost)
     return out
 
 
@@ -179,10 +199,10 @@ def _finish(r: dict[str, Any], threshold: float, review_cost: float,
     tp, fp = int(r["tp_t"]), int(r["fp_t"])
     fn, tn = P - tp, N - fp
     both = P > 0 and N > 0
-    auc = (2 * P * N - int(r["bad2"])) / (2 * P * N) if both else math.nan
+    auc = (2 * P * N - int(r["bad2"] or 0)) / (2 * P * N) if both else math.nan
     metrics = {
         "auc_roc": auc,
-        "auc_pr": r["ap_num"] / P if P else math.nan,
+        "auc_pr": (r["ap_num"] or 0.0) / P if P else math.nan,
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / P if P else 0.0,
         "f1_score": 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 0.0,
@@ -204,7 +224,8 @@ def _finish(r: dict[str, Any], threshold: float, review_cost: float,
     return {
         "metrics": metrics, "confusion": {"tp": tp, "fp": fp, "tn": tn, "fn": fn},
         "threshold": threshold, "money": money, "size": P + N, "positives": P,
-        "auc_variance": delong_variance(auc, P, N, r["s10a"], r["s10b"], r["s01b"]),
+        "auc_variance": delong_variance(auc, P, N, r["s10a"] or 0.0, r["s10b"] or 0.0,
+                                        r["s01b"] or 0.0),
     }
 
 
@@ -219,16 +240,17 @@ def delong_variance(auc: float, P: int, N: int, s10a: float, s10b: float,  # noq
     return s10 / P + s01 / N
 
 
-def curve_points(curve: DataFrame, model: str, points: int = 100
+def curve_points(ranked: DataFrame, model: str, points: int = 100
                  ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """Thinned overall ROC (fpr, tpr) and PR (recall, precision) points for plots.
 
     A grid of `points` x `points` cells keeps the last curve point of each cell, so the number
     of rows collected is bounded whatever the number of distinct scores.
     """
-    rows = curve.where((F.col("model") == model) & (F.col("slice") == OVERALL[0])).select(
-        (F.col("fp") / F.col("N")).alias("fpr"), (F.col("tp") / F.col("P")).alias("tpr"),
-        (F.col("tp") / (F.col("tp") + F.col("fp"))).alias("precision"))
+    tp, fp = col(model, "tp"), col(model, "fp")
+    rows = _overall(ranked).select(
+        (fp / F.col("N")).alias("fpr"), (tp / F.col("P")).alias("tpr"),
+        (tp / (tp + fp)).alias("precision"))
     roc = (rows.groupBy(F.floor(F.col("fpr") * points), F.floor(F.col("tpr") * points))
            .agg(F.lit("roc").alias("kind"), F.max("fpr").alias("x"), F.max("tpr").alias("y")))
     pr = (rows.groupBy(F.floor(F.col("tpr") * points), F.floor(F.col("precision") * points))
@@ -254,8 +276,8 @@ def binary_metrics(df: DataFrame, label_col: str, score_col: str, threshold: flo
                    costs: dict[str, float] | None = None) -> dict[str, Any]:
     """All metrics of one score column on a (label, score) DataFrame: the standalone entry."""
     costs = costs or {}
-    curve = curve_table(long_frame(df, label_col, {"model": score_col}, amount_col))
-    result = summarize(curve, {"model": threshold}, costs.get("review_cost", 0.0),
+    ranked = ranked_frame(df, label_col, {"model": score_col}, amount_col)
+    result = summarize(ranked, {"model": threshold}, costs.get("review_cost", 0.0),
                        costs.get("false_positive_cost", 0.0))[("model", *OVERALL)]
     flat = dict(result["metrics"])
     flat.update(result["confusion"])

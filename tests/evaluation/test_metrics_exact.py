@@ -66,16 +66,15 @@ def all_cases(make_df):
         amounts.append(np.arange(len(y), dtype=float) + 1.5)
     df = make_df(case=names, y=np.concatenate(ys), s=np.concatenate(ss),
                  amt=np.concatenate(amounts))
-    long = metrics.long_frame(df, "y", {"m": "s"}, "amt", [("case", F.col("case"))])
-    curve = metrics.curve_table(long).cache()
-    yield df, curve
-    curve.unpersist()
+    ranked = metrics.ranked_frame(df, "y", {"m": "s"}, "amt", [("case", F.col("case"))]).cache()
+    yield df, ranked
+    ranked.unpersist()
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.2])
 def test_every_metric_equals_sklearn_per_case(all_cases, threshold):
-    _, curve = all_cases
-    summary = metrics.summarize(curve, {"m": threshold}, review_cost=2.0)
+    _, ranked = all_cases
+    summary = metrics.summarize(ranked, {"m": threshold}, review_cost=2.0)
     for name, (y, s) in CASES.items():
         got = summary[("m", "case", name)]
         ref = sklearn_metrics(y, s, threshold)
@@ -87,8 +86,8 @@ def test_every_metric_equals_sklearn_per_case(all_cases, threshold):
 
 
 def test_overall_segment_equals_sklearn_on_all_rows(all_cases):
-    df, curve = all_cases
-    summary = metrics.summarize(curve, {"m": 0.5})
+    df, ranked = all_cases
+    summary = metrics.summarize(ranked, {"m": 0.5})
     y = np.concatenate([c[0] for c in CASES.values()])
     s = np.concatenate([c[1] for c in CASES.values()])
     got = summary[("m", *metrics.OVERALL)]["metrics"]
@@ -97,8 +96,8 @@ def test_overall_segment_equals_sklearn_on_all_rows(all_cases):
 
 
 def test_money_metric_matches_numpy(all_cases):
-    _, curve = all_cases
-    summary = metrics.summarize(curve, {"m": 0.5}, review_cost=2.0, false_positive_cost=0.5)
+    _, ranked = all_cases
+    summary = metrics.summarize(ranked, {"m": 0.5}, review_cost=2.0, false_positive_cost=0.5)
     y, s = CASES["ties"]
     amt = np.arange(len(y), dtype=float) + 1.5
     alert = s >= 0.5
@@ -114,8 +113,8 @@ def test_money_metric_matches_numpy(all_cases):
                                              ("target_precision", 0.999)])
 def test_chosen_threshold_is_the_lowest_meeting_the_target(make_df, strategy, target):
     y, s, _ = fraud_scores(800, 0.15, seed=3, decimals=2)
-    curve = metrics.curve_table(metrics.long_frame(make_df(y=y, s=s), "y", {"m": "s"}))
-    threshold, note = metrics.choose_threshold(curve, "m", strategy, 0.5, target_precision=target,
+    ranked = metrics.ranked_frame(make_df(y=y, s=s), "y", {"m": "s"})
+    threshold, note = metrics.choose_threshold(ranked, "m", strategy, 0.5, target_precision=target,
                                                target_fpr=target)
     meets = []
     for t in np.unique(s):
@@ -131,19 +130,18 @@ def test_chosen_threshold_is_the_lowest_meeting_the_target(make_df, strategy, ta
 
 
 def test_fixed_strategy_returns_configured_threshold(make_df):
-    curve = metrics.curve_table(metrics.long_frame(make_df(y=[0, 1], s=[0.2, 0.8]), "y",
-                                                   {"m": "s"}))
-    assert metrics.choose_threshold(curve, "m", "fixed", 0.37) == (0.37, None)
+    ranked = metrics.ranked_frame(make_df(y=[0, 1], s=[0.2, 0.8]), "y", {"m": "s"})
+    assert metrics.choose_threshold(ranked, "m", "fixed", 0.37) == (0.37, None)
     with pytest.raises(ValueError):
-        metrics.choose_threshold(curve, "m", "bogus", 0.5)
+        metrics.choose_threshold(ranked, "m", "bogus", 0.5)
 
 
 def test_thinned_curves_are_points_of_sklearns_curves(all_cases):
     df, _ = all_cases
     y, s = CASES["continuous"]
     one = df.where(F.col("case") == "continuous")
-    curve = metrics.curve_table(metrics.long_frame(one, "y", {"m": "s"}))
-    roc, pr = metrics.curve_points(curve, "m", points=10)
+    ranked = metrics.ranked_frame(one, "y", {"m": "s"})
+    roc, pr = metrics.curve_points(ranked, "m", points=10)
     fpr, tpr, _ = skm.roc_curve(y, s, drop_intermediate=False)
     ref_roc = set(zip(np.round(fpr, 12), np.round(tpr, 12), strict=True))
     assert len(roc) <= 21 and roc[0] == (0.0, 0.0) and roc[-1] == pytest.approx((1.0, 1.0))
