@@ -10,6 +10,7 @@ the row itself, so the covariance, like everything else, is one Spark aggregatio
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -22,19 +23,37 @@ from core.metrics import OVERALL, SEGMENT, col
 
 @dataclass
 class PairedAuc:
-    """AUC difference (candidate - champion) with its DeLong standard error."""
+    """AUC difference (candidate - champion) with its standard error.
+
+    DeLong by default; with `replicates` (the bootstrap's per-replicate differences, see
+    `core.auc_bootstrap`) the interval is their percentile interval, `se` their standard
+    deviation, and the p-value their share on the other side of the tolerance.
+    """
 
     delta: float
     se: float
     positives: int
     negatives: int
+    replicates: list[float] | None = None
+
+    @property
+    def method(self) -> str:
+        return "bootstrap" if self.replicates is not None else "delong"
 
     def interval(self, confidence: float) -> tuple[float, float]:
+        if self.replicates is not None:
+            if not self.replicates:
+                return (math.nan, math.nan)
+            tail = (1 - confidence) / 2
+            return (_quantile(self.replicates, tail), _quantile(self.replicates, 1 - tail))
         z = z_two_sided(confidence)
         return (self.delta - z * self.se, self.delta + z * self.se)
 
     def p_regression(self, tolerance: float) -> float:
         """One-sided p of H0 "candidate loses less than `tolerance`" (small: it loses more)."""
+        if self.replicates:
+            kept = sum(1 for d in self.replicates if d >= -tolerance)
+            return (kept + 1) / (len(self.replicates) + 1)
         if not self.se or math.isnan(self.se):
             return 0.0 if self.delta < -tolerance else 1.0
         return NormalDist().cdf((self.delta + tolerance) / self.se)
@@ -42,6 +61,20 @@ class PairedAuc:
     def minimum_detectable_effect(self, confidence: float, power: float) -> float:
         """The smallest AUC difference this sample detects with `power` (two-sided test)."""
         return (z_two_sided(confidence) + NormalDist().inv_cdf(power)) * self.se
+
+
+def with_replicates(auc: PairedAuc, deltas: list[float]) -> PairedAuc:
+    """`auc` judged by bootstrap replicates instead of DeLong's normal approximation."""
+    se = statistics.stdev(deltas) if len(deltas) > 1 else math.nan
+    return PairedAuc(auc.delta, se, auc.positives, auc.negatives, sorted(deltas))
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Linear-interpolation quantile of sorted values (numpy's default)."""
+    pos = q * (len(ordered) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def z_two_sided(confidence: float) -> float:

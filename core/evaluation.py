@@ -19,8 +19,8 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from core import auc_bootstrap, metrics
 from core import comparison_stats as stats
-from core import metrics
 from core.errors import ConfigurationError, DataError, MlActionsError
 from core.gate_results import EvaluationResult, ModelScores, SliceResult
 from core.registry import ModelVersionRef
@@ -126,10 +126,14 @@ def evaluate_scores(scored: DataFrame, candidate_col: str, champion_col: str | N
         scored = scored.withColumn(SCORE["champion"], F.col(champion_col))
         champion_col = SCORE["champion"]
     cols = {"candidate": candidate_col, **({"champion": champion_col} if champion_col else {})}
+    data_columns = data_columns or scored.columns
+    bootstrap = bool(champion_col) and config.comparison.method == "bootstrap"
+    if bootstrap:  # ids fixed by the cache, so every replicate weighs the same rows alike
+        scored = scored.withColumn(auc_bootstrap.ROW_ID, F.monotonically_increasing_id())
     scored = scored.cache()
     ranked = None
     try:
-        checked = _validate(scored, label, cols, scorers, data_columns or scored.columns)
+        checked = _validate(scored, label, cols, scorers, data_columns)
         amount = config.evaluation.money.amount_column
         if amount and amount not in scored.columns:
             raise ConfigurationError(f"evaluation.money.amount_column: {amount!r} is not in the "
@@ -151,6 +155,8 @@ def evaluate_scores(scored: DataFrame, candidate_col: str, champion_col: str | N
         paired: dict[tuple[str, str], dict[str, Any]] = {}
         if champion_col:
             paired = stats.paired_statistics(ranked, summary, thresholds)
+            if bootstrap:
+                _bootstrap(paired, scored, label, cols, segments, config.comparison)
             comparison = _comparison(paired[metrics.OVERALL], models, ranked, config)
         slices = _slices(summary, paired, config)
         overall = summary[("candidate", *metrics.OVERALL)]
@@ -163,6 +169,19 @@ def evaluate_scores(scored: DataFrame, candidate_col: str, champion_col: str | N
         if ranked is not None:
             ranked.unpersist()
         scored.unpersist()
+
+
+def _bootstrap(paired: dict[tuple[str, str], dict[str, Any]], scored: DataFrame, label: str,
+               cols: dict[str, str], segments: list, cmp: Any) -> None:
+    """Replace DeLong's intervals in `paired` by Poisson-bootstrap ones (every segment)."""
+    sliced = metrics.sliced_frame(scored, label, list(cols.values()), None, segments,
+                                  keep=[auc_bootstrap.ROW_ID])
+    found = auc_bootstrap.replicate_aucs(sliced, cols, cmp.bootstrap_replicates,
+                                         cmp.bootstrap_seed)
+    for key, aucs in found.items():
+        if key in paired:
+            paired[key]["paired_auc"] = stats.with_replicates(
+                paired[key]["paired_auc"], auc_bootstrap.paired_deltas(aucs))
 
 
 def _validate(scored: DataFrame, label: str, cols: dict[str, str],
@@ -247,7 +266,8 @@ def _comparison(overall: dict[str, Any], models: dict[str, ModelScores], ranked:
                 "confidence": cmp.confidence, "positives": auc.positives,
                 "negatives": auc.negatives,
                 "mde": auc.minimum_detectable_effect(cmp.confidence, cmp.power),
-                "p_regression": auc.p_regression(cmp.max_regression), "method": "delong"},
+                "p_regression": auc.p_regression(cmp.max_regression), "method": auc.method,
+                **({"replicates": len(auc.replicates)} if auc.replicates is not None else {})},
         "flips": overall["flips"],
         "alert_rate": {"champion_alerts": alerts,
                        "champion_alert_rate": champ.metrics["alert_rate"],

@@ -100,8 +100,10 @@ def auc_check(auc: dict[str, Any], config: Any) -> CheckResult:
     cmp = config.comparison
     tol, delta, (lo, hi), mde = cmp.max_regression, auc["delta"], auc["interval"], auc["mde"]
     interval = None if math.isnan(lo) else (lo, hi)
+    method = ("DeLong" if auc["method"] == "delong"
+              else f"bootstrap, {auc.get('replicates', '?')} replicates")
     evidence = (f"AUC difference {delta:+.4f}" + (f", {cmp.confidence:.0%} CI [{lo:+.4f}, "
-                f"{hi:+.4f}]" if interval else "") + f", tolerance -{tol}")
+                f"{hi:+.4f}] ({method})" if interval else "") + f", tolerance -{tol}")
     details = {"mde": mde, "se": auc["se"], "p_regression": auc["p_regression"],
                "negatives": auc["negatives"], "method": auc["method"]}
 

@@ -47,7 +47,7 @@ def fast_config(**sections):
         "canary": {"steps": [20, 50, 100], "interval": "2s", "bake": "1s",
                    "warmup_timeout": "60s"},
         "analysis": {"interval": "1s", "query_window": "10s", "scrape_interval": "1s",
-                     "inconclusive_timeout": "8s",
+                     "inconclusive_timeout": "20s",  # slack for a loaded CI runner
                      "checks": {"success_rate": {"min_effect": 0.15},
                                 "latency": {"min_effect": 0.15},
                                 "score_shift": {"min_effect": 0.8},
