@@ -1,6 +1,7 @@
 """Benchmark: our validate-model evaluation vs the naive approach a user writes first.
 
     .venv/bin/python bench/validate_bench.py [--rows 1000000 5000000] [--workdir DIR]
+                                             [--method delong|bootstrap] [--replicates B]
 
 For each N, a test set is generated with Spark (three features, ~2% fraud) and two Spark
 logistic-regression pipelines (candidate: three features; champion: two) are trained on a
@@ -8,7 +9,8 @@ sample. Each approach then runs in a fresh process (its own JVM), from reading t
 file to the final numbers:
 
 - ours: both models score one cached DataFrame; `core.evaluation.evaluate_scores` computes
-  exact AUC-ROC/AUC-PR, threshold metrics, DeLong's paired interval, flips and curves;
+  exact AUC-ROC/AUC-PR, threshold metrics, the paired interval (DeLong, or the Poisson
+  bootstrap with `--method bootstrap`), flips and curves;
 - naive: a separate `transform` per model, `BinaryClassificationEvaluator` for areaUnderROC
   and areaUnderPR per model (binned, approximate), and `toPandas()` + scikit-learn for
   precision / recall / F1.
@@ -66,7 +68,7 @@ def generate(rows: int, workdir: Path) -> None:
     spark.stop()
 
 
-def run_ours(workdir: Path) -> dict:
+def run_ours(workdir: Path, method: str = "delong", replicates: int = 200) -> dict:
     from pyspark.ml import PipelineModel
 
     from core.config import load_config
@@ -82,7 +84,8 @@ def run_ours(workdir: Path) -> dict:
     scorers = {r: Scorer(ModelVersionRef("bench", r), "spark", m) for r, m in models.items()}
     for role, scorer in scorers.items():
         scored = scorer.score(scored, SCORE[role])
-    config = load_config(environment="prod")
+    config = load_config(environment="prod", overrides={
+        "comparison": {"method": method, "bootstrap_replicates": replicates}})
     ev = evaluate_scores(scored, SCORE["candidate"], SCORE["champion"], config, "2", "1",
                          scorers=scorers, data_columns=columns)
     seconds = time.perf_counter() - started
@@ -134,8 +137,10 @@ def _rss(spark) -> dict:
     return {"python_peak_mb": python_mb, "jvm_peak_mb": jvm_mb}
 
 
-def _child(mode: str, workdir: Path, rows: int | None = None) -> dict:
-    argv = [sys.executable, __file__, "--child", mode, "--workdir", str(workdir)]
+def _child(mode: str, workdir: Path, rows: int | None = None, method: str = "delong",
+           replicates: int = 200) -> dict:
+    argv = [sys.executable, __file__, "--child", mode, "--workdir", str(workdir),
+            "--method", method, "--replicates", str(replicates)]
     if rows:
         argv += ["--rows", str(rows)]
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
@@ -150,12 +155,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--child", choices=("generate", "ours", "naive"), default=None)
+    parser.add_argument("--method", choices=("delong", "bootstrap"), default="delong")
+    parser.add_argument("--replicates", type=int, default=200)
     args = parser.parse_args()
     if args.child:
         if args.child == "generate":
             generate(args.rows[0], args.workdir)
             return
-        result = run_ours(args.workdir) if args.child == "ours" else run_naive(args.workdir)
+        result = (run_ours(args.workdir, args.method, args.replicates) if args.child == "ours"
+                  else run_naive(args.workdir))
         print(json.dumps(result))
         return
     base = args.workdir or Path(tempfile.mkdtemp(prefix="validate-bench-"))
@@ -166,8 +174,10 @@ def main() -> None:
     for rows in args.rows:
         workdir = base / f"n{rows}"
         workdir.mkdir(parents=True, exist_ok=True)
-        _child("generate", workdir, rows)
-        ours, naive = _child("ours", workdir), _child("naive", workdir)
+        if not (workdir / "champion").exists():  # reuse a generated set: same data, same models
+            _child("generate", workdir, rows)
+        ours = _child("ours", workdir, method=args.method, replicates=args.replicates)
+        naive = _child("naive", workdir)
         rows_out.append(
             f"{rows:>10,} | {ours['seconds']:>8.1f} | {naive['seconds']:>8.1f} | "
             f"{naive['seconds'] / ours['seconds']:>7.2f}x | {ours['python_peak_mb']:>10.0f} | "
