@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,11 +218,10 @@ def _log_run(registry: Registry, run_id: str, report: dict[str, Any],
     registry.call("log the validation run", lambda: client.log_batch(
         run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()],
         tags=[RunTag(k, str(v)) for k, v in tags.items()]))
-    with tempfile.TemporaryDirectory(prefix="ml-actions-curves-") as tmp:
-        files = [json_path, md_path, *plot_curves(evaluation, Path(tmp))]
-        for path in files:
-            registry.call(f"upload {path.name}", lambda p=path: client.log_artifact(
-                run_id, str(p), "validation"))
+    # the plots stay next to the reports too, so a CI job can upload the whole report dir
+    for path in [json_path, md_path, *plot_curves(evaluation, json_path.parent)]:
+        registry.call(f"upload {path.name}", lambda p=path: client.log_artifact(
+            run_id, str(p), "validation"))
     registry.call("close the validation run", lambda: client.set_terminated(run_id, "FINISHED"))
 
 

@@ -80,8 +80,8 @@ COMMANDS = [
             Option("environment", "dev | staging | prod (default: $ML_ACTIONS_ENV, then dev)",
                    env=("ML_ACTIONS_ENV",)),
             Option("tracking-uri", "MLflow tracking/registry URI", env=("MLFLOW_TRACKING_URI",)),
-            Option("report-dir", "folder for validation-report.json/.md (and the comment file)",
-                   default="."),
+            Option("report-dir", "folder for validation-report.json/.md, the ROC/PR plots and "
+                   "the comment file", default="."),
             Option("github-token", "token for the sticky PR comment (optional)", secret=True,
                    env=("GITHUB_TOKEN",)),
             Option("override-reason", "break-glass: pass a failed gate, recording this reason "

@@ -72,6 +72,8 @@ def test_pass_then_fail_on_one_pull_request_keeps_one_comment(scenario, fake_git
     assert outputs["passed"] == "true" and outputs["run-id"] == report["mlflow_run_id"]
     assert float(outputs["auc-roc"]) == pytest.approx(report["metrics"]["auc_roc"])
     assert outputs["report-path"] == str(tmp_path / "r1" / "validation-report.json")
+    assert (tmp_path / "r1" / "validation-roc.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "r1" / "validation-pr.png").stat().st_size > 1000
     assert "comment-url" in outputs and "comment-path" not in outputs
     assert "xychart-beta" in first.summary() and "— passed (dev)" in first.summary()
     comments = fake_github.state.comments[7]
