@@ -64,7 +64,7 @@ def load_test_data(spark: Any, uri: str, label_column: str) -> DataFrame:
         if label_column not in df.columns:
             raise DataError(f"--label-column {label_column!r} is not a column of {uri}; columns "
                             f"are: {', '.join(df.columns)}")
-        value = label.cast("double")
+        value = label.try_cast("double")  # text labels count as "other", not unreadable
         row = df.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(value == 1, 1)).alias("pos"),
                      F.count(F.when(value == 0, 1)).alias("neg")).first()
     except MlActionsError:
@@ -77,7 +77,7 @@ def load_test_data(spark: Any, uri: str, label_column: str) -> DataFrame:
         raise DataError(f"--test-data {uri} has no rows; pass a non-empty test set")
     other = row["n"] - row["pos"] - row["neg"]
     if other:
-        bad = [r[0] for r in df.where(~label.cast("double").isin(0.0, 1.0) | label.isNull())
+        bad = [r[0] for r in df.where(~value.isin(0.0, 1.0) | value.isNull())
                .select(label).distinct().limit(5).collect()]
         raise DataError(f"label column {label_column!r} of {uri} must be binary (0/1); {other} "
                         f"rows hold other values or nulls, e.g. {bad}")
@@ -156,7 +156,7 @@ def evaluate_scores(scored: DataFrame, candidate_col: str, champion_col: str | N
         if champion_col:
             paired = stats.paired_statistics(ranked, summary, thresholds)
             if bootstrap:
-                _bootstrap(paired, scored, label, cols, segments, config.comparison)
+                _bootstrap(paired, scored, label, cols, config.comparison)
             comparison = _comparison(paired[metrics.OVERALL], models, ranked, config)
         slices = _slices(summary, paired, config)
         overall = summary[("candidate", *metrics.OVERALL)]
@@ -172,22 +172,25 @@ def evaluate_scores(scored: DataFrame, candidate_col: str, champion_col: str | N
 
 
 def _bootstrap(paired: dict[tuple[str, str], dict[str, Any]], scored: DataFrame, label: str,
-               cols: dict[str, str], segments: list, cmp: Any) -> None:
-    """Replace DeLong's intervals in `paired` by Poisson-bootstrap ones (every segment)."""
-    sliced = metrics.sliced_frame(scored, label, list(cols.values()), None, segments,
+               cols: dict[str, str], cmp: Any) -> None:
+    """Replace DeLong's overall interval in `paired` by the Poisson bootstrap's.
+
+    Slices keep DeLong: their Holm-corrected tests need p-values finer than the bootstrap's
+    floor of 1/(B+1), which times a few segments would exceed alpha and never fail.
+    """
+    sliced = metrics.sliced_frame(scored, label, list(cols.values()),
                                   keep=[auc_bootstrap.ROW_ID])
     found = auc_bootstrap.replicate_aucs(sliced, cols, cmp.bootstrap_replicates,
                                          cmp.bootstrap_seed)
-    for key, aucs in found.items():
-        if key in paired:
-            paired[key]["paired_auc"] = stats.with_replicates(
-                paired[key]["paired_auc"], auc_bootstrap.paired_deltas(aucs))
+    overall = paired[metrics.OVERALL]
+    overall["paired_auc"] = stats.with_replicates(
+        overall["paired_auc"], auc_bootstrap.paired_deltas(found[metrics.OVERALL]))
 
 
 def _validate(scored: DataFrame, label: str, cols: dict[str, str],
               scorers: dict[str, Any] | None, data_columns: list[str]) -> str:
     """One pass: row count, label values, score sanity per model, and a content digest."""
-    value = F.col(f"`{label}`").cast("double")
+    value = F.col(f"`{label}`").try_cast("double")
     aggs = [F.count(F.lit(1)).alias("n"), F.count(F.when(value == 1, 1)).alias("pos"),
             F.count(F.when(~value.isin(0.0, 1.0) | value.isNull(), 1)).alias("bad_labels"),
             F.sum(F.xxhash64(*[F.col(f"`{c}`") for c in data_columns]).cast("decimal(38,0)"))

@@ -91,9 +91,10 @@ class ComparisonConfig:
     max_regression: float = field(default=0.005, metadata={"range": (0, 1)})
     # delong: asymptotic paired interval; bootstrap: Poisson bootstrap in Spark (B replicates,
     # reproducible from the seed; one sort per model whatever B, but B weight columns per row).
+    # The bootstrap judges the overall AUC difference; slices keep DeLong (see evaluation).
     method: str = field(default="delong", metadata={"choices": ("delong", "bootstrap")})
     bootstrap_replicates: int = field(default=200, metadata={"range": (20, 2000)})
-    bootstrap_seed: int = field(default=20240917, metadata={"range": (0, None)})
+    bootstrap_seed: int = field(default=20240917, metadata={"range": (0, 2**31 - 1)})
     confidence: float = field(default=0.95, metadata={"range": (0.5, 0.9999)})
     # True: the CI's lower bound must clear -max_regression (noise cannot promote);
     # False: the point estimate decides and the interval is reported.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cli import Command, Inputs, Option
+from core.errors import InputError
 from core.github_actions import ActionsRunner
 from core.github_api import api_url, comment_marker, publish_sticky_comment
 from core.validation import ValidationRequest, run_validation
@@ -18,6 +19,8 @@ COMMENT_FILE = "validation-comment.md"
 
 
 def run(inputs: Inputs, runner: ActionsRunner) -> int:
+    if inputs.override_reason is not None and not inputs.override_reason.strip():
+        raise InputError("--override-reason is empty; say why the gate is overridden")
     request = ValidationRequest(
         model_name=inputs.model_name, test_data=inputs.test_data, candidate=inputs.candidate,
         champion_alias=inputs.champion_alias, label_column=inputs.label_column,

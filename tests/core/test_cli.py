@@ -24,7 +24,7 @@ def record(inputs, runner) -> int:
 def explode(inputs, runner) -> int:
     if inputs.kind == "user":
         raise DataError("test data s3://x is empty; point --test-data at a non-empty table")
-    raise RuntimeError("boom")
+    raise RuntimeError("boom\n\tat org.apache.spark.SomeJavaFrame(Frame.java:42)")
 
 
 COMMANDS = [
@@ -97,7 +97,8 @@ def test_user_errors_are_one_line_without_traceback():
 
 def test_bugs_say_so(capsys):
     code, out = run(["group", "run", "--kind", "bug"])
-    assert code == 2 and "this is a bug" in out and "RuntimeError: boom" in out
+    assert code == 2 and "this is a bug" in out and "RuntimeError: boom)" in out
+    assert "SomeJavaFrame" not in out and len(out.strip().splitlines()) == 1  # one line
     assert "Traceback" not in capsys.readouterr().err
     code, _ = run(["group", "run", "--kind", "bug", "--debug"])
     assert "Traceback" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from sklearn import metrics as skm
 
 from core import auc_bootstrap, metrics
 from core import comparison_stats as stats
+from core.errors import ConfigurationError
 from core.evaluation import evaluate_scores
 from core.gates import decide
 from tests.evaluation.conftest import fraud_scores
@@ -87,3 +88,26 @@ def test_replicate_statistics():
     empty = stats.with_replicates(stats.PairedAuc(0.0, 0.0, 1, 1), [])
     lo, hi = empty.interval(0.95)
     assert np.isnan(lo) and np.isnan(hi) and np.isnan(empty.se)
+
+
+def test_slices_keep_delong_under_bootstrap(make_df, make_config):
+    """Holm over segments needs p-values finer than the bootstrap's 1/(B+1) floor."""
+    y, a, b = fraud_scores(3000, 0.08, seed=5, decimals=3)
+    amount = np.random.default_rng(5).exponential(120, len(y))
+    df = make_df(fraud_label=y, cand=a, champ=b, amount=amount)
+    slices = {"buckets": {"amount": [50, 200]}, "min_size": 300, "min_positives": 5}
+    delong = evaluate_scores(df, "cand", "champ", make_config("prod", slices=slices), "2", "1")
+    config = make_config("prod", slices=slices,
+                         comparison={"method": "bootstrap", "bootstrap_replicates": 30})
+    boot = evaluate_scores(df, "cand", "champ", config, "2", "1")
+    assert boot.comparison["auc"]["method"] == "bootstrap"
+    judged = [s for s in boot.slices if s.comparison]
+    assert len(judged) == 3
+    for got, ref in zip(judged, [s for s in delong.slices if s.comparison], strict=True):
+        assert got.comparison["p_regression"] == ref.comparison["p_regression"]
+        assert got.comparison["p_holm"] == ref.comparison["p_holm"]
+
+
+def test_seed_outside_the_hash_range_is_a_config_error(make_config):
+    with pytest.raises(ConfigurationError, match="bootstrap_seed"):
+        make_config("prod", comparison={"bootstrap_seed": 2**40})

@@ -154,6 +154,7 @@ def test_load_test_data_formats(spark, tmp_path, make_df):
     ("fraud_label,f\n0,1\n2,2\n1,3\n", "must be binary"),
     ("fraud_label,f\n0,1\n,2\n1,3\n", "must be binary"),
     ("fraud_label,f\n0,1\n0,2\n", "single class"),
+    ("fraud_label,f\nno,1\nyes,2\n", r"must be binary.*'no'"),  # text labels: not unreadable
 ])
 def test_bad_test_data(spark, tmp_path, content, match):
     path = tmp_path / "bad.csv"

@@ -43,6 +43,10 @@ CASES = {
     "mlflow-unreachable": (lambda s, t, a: a + ["--tracking-uri",
                                                 f"http://127.0.0.1:{free_port()}"],
                            "did not answer"),
+    "labels-text": (lambda s, t, a: a + ["--test-data", frame_file(
+        t / "d.parquet", fraud_label=["no", "yes"] * 20)], "must be binary"),
+    "override-reason-blank": (lambda s, t, a: a + ["--override-reason", "  "],
+                              "--override-reason is empty"),
     "missing-test-data": (lambda s, t, a: [x for x in a if x not in (a[4], "--test-data")],
                           "missing required input 'test-data'"),
 }
