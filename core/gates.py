@@ -210,8 +210,8 @@ def slice_checks(evaluation: EvaluationResult, config: Any) -> list[CheckResult]
             out.append(CheckResult(
                 f"slice_vs_champion[{label}]", "fail" if worse else "pass", delta,
                 -sc.max_regression,
-                f"segment {label}: AUC difference {delta:+.4f}, Holm-adjusted p={p_holm:.4g} "
-                f"for a regression beyond {sc.max_regression} (alpha {sc.alpha})",
+                f"segment {label}: AUC difference {delta:+.4f}, Holm-adjusted DeLong "
+                f"p={p_holm:.4g} for a regression beyond {sc.max_regression} (alpha {sc.alpha})",
                 s.size, interval, {"p": s.comparison["p_regression"], "p_holm": p_holm,
                                    "positives": s.positives}))
     return out
