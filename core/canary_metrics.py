@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from urllib3.util.retry import Retry
 
+from core.errors import first_line
+
 REQUESTS = "ml_gateway_requests_total"
 DURATION = "ml_gateway_request_duration_seconds"
 SCORE = "ml_gateway_fraud_score"
@@ -104,7 +106,7 @@ class PrometheusReader:
             return self.client.custom_query(promql, params={"time": f"{at:.3f}"},
                                             timeout=self.timeout)
         except Exception as err:  # noqa: BLE001 - every failure is the same fail-safe event
-            cause = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+            cause = first_line(err)
             raise QueryError(promql, f"Prometheus at {self.url}: {cause}") from err
 
     def scalar(self, promql: str, at: float) -> float | None:

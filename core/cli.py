@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import __version__
-from core.errors import InputError, MlActionsError
+from core.errors import InputError, MlActionsError, first_line
 from core.github_actions import ActionsRunner
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None, runner: ActionsRunner | None = None,
     except Exception as err:  # noqa: BLE001 - anything else is our bug, and we say so
         runner.error(
             f"internal error in ml-actions {__version__} ({type(err).__name__}: "
-            f"{_first_line(err)}); "
+            f"{first_line(err)}); "
             "this is a bug: rerun with --debug and report the traceback",
             title=f"ml-actions {command.name}",
         )
@@ -205,8 +205,3 @@ def entrypoint() -> None:
 
 if __name__ == "__main__":
     entrypoint()
-
-
-def _first_line(err: BaseException) -> str:
-    """The first non-empty line of an error (Py4J errors carry whole Java stack traces)."""
-    return next((ln.strip() for ln in str(err).splitlines() if ln.strip()), "")[:300]

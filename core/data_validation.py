@@ -25,7 +25,7 @@ from core.data_schema import (
     schema_from_signature,
     type_compatible,
 )
-from core.errors import ConfigurationError, DataError
+from core.errors import ConfigurationError, DataError, first_line
 from core.gate_results import CheckResult
 
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".orc": "orc",
@@ -52,7 +52,7 @@ def read_dataset(spark, uri: str):
         frame = reader.format(fmt).load(uri)
         frame.schema  # noqa: B018 - forces the read of the footer/schema
     except Exception as err:  # Spark's AnalysisException / Py4JJavaError have no common base
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise DataError(f"--data: cannot read {uri} as {fmt} ({first}); check the path and "
                         "the file format") from None
     return frame

@@ -8,6 +8,15 @@ exception is a bug in ml-actions and is reported as such.
 from __future__ import annotations
 
 
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an error's message, or its type when it has none.
+
+    Spark and Py4J errors carry whole Java stack traces; a one-line message keeps only this.
+    """
+    line = next((ln.strip() for ln in str(err).splitlines() if ln.strip()), "")
+    return line[:limit] if line else type(err).__name__
+
+
 class MlActionsError(Exception):
     """A failure the user can act on; `str(err)` says what is wrong and how to fix it."""
 

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from core import auc_bootstrap, metrics
 from core import comparison_stats as stats
-from core.errors import ConfigurationError, DataError, MlActionsError
+from core.errors import ConfigurationError, DataError, MlActionsError, first_line
 from core.gate_results import EvaluationResult, ModelScores, SliceResult
 from core.registry import ModelVersionRef
 from core.scoring import check_scores, load_scorer, score_checks
@@ -70,7 +70,7 @@ def load_test_data(spark: Any, uri: str, label_column: str) -> DataFrame:
     except MlActionsError:
         raise
     except Exception as err:  # Spark raises several unrelated types for unreadable input
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise DataError(f"--test-data {uri}: cannot read it as {fmt} ({first}); check the path "
                         "and that the file is not empty or corrupt") from err
     if row["n"] == 0:

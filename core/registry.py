@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from core.errors import InfrastructureError, RegistryError
+from core.errors import InfrastructureError, RegistryError, first_line
 
 T = TypeVar("T")
 
@@ -79,7 +79,7 @@ class Registry:
             if attempt >= self.retries:
                 raise InfrastructureError(
                     f"MLflow at {self.tracking_uri} did not answer while trying to {what} "
-                    f"(after {attempt + 1} attempts: {str(last).splitlines()[0][:200]}); check "
+                    f"(after {attempt + 1} attempts: {first_line(last, 200)}); check "
                     "--tracking-uri / MLFLOW_TRACKING_URI and that the server is running"
                 ) from last
             time.sleep(self.backoff_seconds * (2 ** attempt))

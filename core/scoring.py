@@ -19,7 +19,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from core.errors import DataError, RegistryError
+from core.errors import DataError, RegistryError, first_line
 from core.registry import ModelVersionRef
 
 SPARK_OUTPUT_COLUMNS = ("probability", "rawPrediction", "prediction")
@@ -97,7 +97,7 @@ def load_scorer(spark: Any, ref: ModelVersionRef, feature_columns: list[str] | N
     except RegistryError:
         raise
     except (MlflowException, OSError, ImportError, ValueError, TypeError) as err:
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise error(
             f"cannot load {role} model {ref.name} v{ref.version} ({ref.uri}): {first}; check that "
             "the version's artifacts exist and its flavour's libraries are installed"

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from core.errors import InfrastructureError
+from core.errors import InfrastructureError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -63,7 +63,7 @@ def get_spark(config: SparkConfig | None = None, app_name: str | None = None) ->
         spark = builder.getOrCreate()
     except Exception as err:  # py4j / grpc errors carry no common base class
         raise InfrastructureError(
-            f"cannot start Spark at {url} ({type(err).__name__}: {str(err).splitlines()[0]}); "
+            f"cannot start Spark at {url} ({type(err).__name__}: {first_line(err)}); "
             "check spark.master / spark.remote in ml-actions.yaml, ML_ACTIONS_SPARK_MASTER, "
             "and that Java 17 is installed"
         ) from err

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from core.errors import first_line
 from core.serving.batching import MicroBatcher
 from core.serving.config import GatewayConfig
 from core.serving.metrics import GatewayMetrics
@@ -112,8 +113,8 @@ class SlotManager:
         try:
             model = await loop.run_in_executor(self.load_executor, self._load_and_warm, uri)
         except Exception as err:  # noqa: BLE001 - any failure leaves the old model serving
-            reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:500]}" \
-                if str(err).strip() else type(err).__name__
+            reason = f"{type(err).__name__}: {first_line(err, 500)}" if str(err).strip() \
+                else type(err).__name__
             log.warning("loading %s into %s failed: %s", uri, slot, reason)
             if generation == self._generation[slot]:
                 self.state.slots[slot] = replace(self.state.slots[slot], status="failed",
