@@ -46,6 +46,21 @@ class Option:
         return self.name.replace("-", "_")
 
 
+def environment_option(action_input: bool = True) -> Option:
+    """--environment of every command; `core.config.load_config` falls back to $ML_ACTIONS_ENV."""
+    return Option("environment", "dev | staging | prod (default: $ML_ACTIONS_ENV, then dev)",
+                  action_input=action_input)
+
+
+def tracking_uri_option(help: str = "MLflow tracking/registry URI",
+                        action_input: bool = True) -> Option:
+    """--tracking-uri of every command that reaches MLflow, with the usual env fallback."""
+    return Option("tracking-uri", help, env=("MLFLOW_TRACKING_URI",), action_input=action_input)
+
+
+TARGET_URL = Option("target-url", "the serving gateway's base URL", required=True)
+
+
 @dataclass(frozen=True)
 class Command:
     """A subcommand; `name` may hold a space for a nested group (`gateway serve`)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.alert_relay import AlertRelay, build_app, github_dispatcher
-from core.cli import Command, Inputs, Option
+from core.cli import TARGET_URL, Command, Inputs, Option, environment_option, tracking_uri_option
 from core.config import load_config
 from core.errors import InputError
 from core.github_actions import ActionsRunner
@@ -63,12 +63,11 @@ COMMANDS = [
         help="Receive Alertmanager webhooks and roll back on firing rollback alerts.",
         run=run,
         options=(
-            Option("target-url", "the serving gateway's base URL", required=True),
+            TARGET_URL,
             Option("model-name", "model to roll back when an alert has no model_name label"),
-            Option("tracking-uri", "MLflow tracking server (aliases and tags)",
-                   env=("MLFLOW_TRACKING_URI",)),
+            tracking_uri_option("MLflow tracking server (aliases and tags)"),
             Option("config", "ml-actions.yaml"),
-            Option("environment", "dev, staging or prod"),
+            environment_option(),
             Option("host", "listen address (default: alert_relay.host)", action_input=False),
             Option("port", "listen port (default: alert_relay.port)", kind="int",
                    action_input=False),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.analysis import CanaryAnalysis
 from core.canary_metrics import PrometheusReader
-from core.cli import Command, Inputs, Option
+from core.cli import TARGET_URL, Command, Inputs, Option, environment_option, tracking_uri_option
 from core.config import load_config
 from core.errors import InputError
 from core.github_actions import ActionsRunner
@@ -86,11 +86,11 @@ COMMANDS = [
         options=(
             Option("model-name", "registered model name", required=True),
             Option("candidate", "version to deploy: a number or @alias"),
-            Option("target-url", "the serving gateway's base URL", required=True),
+            TARGET_URL,
             Option("prometheus-url", "Prometheus that scrapes the gateway", required=True),
             Option("config", "ml-actions.yaml (optional; built-in defaults otherwise)"),
-            Option("environment", "dev, staging or prod (default: $ML_ACTIONS_ENV or dev)"),
-            Option("tracking-uri", "MLflow tracking server", env=("MLFLOW_TRACKING_URI",)),
+            environment_option(),
+            tracking_uri_option("MLflow tracking server"),
             Option("report-dir", "where rollout-report.json is written",
                    default="ml-actions-report"),
             Option("github-token", "token for the PR comment and deployment statuses",

@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from core.cli import Command, Inputs, Option
+from core.cli import Command, Inputs, Option, environment_option, tracking_uri_option
 from core.errors import ConfigurationError, InputError
 from core.github_actions import ActionsRunner
 from core.serving.admin_auth import TOKEN_ENV
@@ -56,11 +56,9 @@ COMMANDS = [
             Option("port", "port to listen on", default="8080", kind="int", action_input=False),
             Option("state-dir", "folder for the durable slot/weight state",
                    default=".ml-actions/gateway", action_input=False),
-            Option("tracking-uri", "MLflow tracking/registry URI", env=("MLFLOW_TRACKING_URI",),
-                   action_input=False),
+            tracking_uri_option(action_input=False),
             Option("config", "ml-actions.yaml (gateway: section)", action_input=False),
-            Option("environment", "dev | staging | prod", env=("ML_ACTIONS_ENV",),
-                   action_input=False),
+            environment_option(action_input=False),
             Option("log-level", "debug | info | warning", default="info", action_input=False),
         ),
     ),

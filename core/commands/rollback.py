@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.cli import Command, Inputs, Option
+from core.cli import TARGET_URL, Command, Inputs, Option, environment_option, tracking_uri_option
 from core.config import load_config
 from core.gate_results import to_jsonable
 from core.github_actions import ActionsRunner
@@ -51,13 +51,12 @@ COMMANDS = [
         run=run,
         options=(
             Option("model-name", "registered model name", required=True),
-            Option("target-url", "the serving gateway's base URL", required=True),
+            TARGET_URL,
             Option("reason", "why; recorded on the rolled-back version", required=True),
             Option("to-version", "restore this version instead of the warm previous one"),
-            Option("tracking-uri", "MLflow tracking server (to update aliases and tags)",
-                   env=("MLFLOW_TRACKING_URI",)),
+            tracking_uri_option("MLflow tracking server (to update aliases and tags)"),
             Option("config", "ml-actions.yaml (alias names, timeouts)"),
-            Option("environment", "dev, staging or prod"),
+            environment_option(),
             Option("report-dir", "where rollback-report.json is written (optional)"),
         ),
     )

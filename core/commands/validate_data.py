@@ -6,7 +6,7 @@ Exit 0 every check passed, 1 a check failed, 2 the inputs, schema or data cannot
 
 from __future__ import annotations
 
-from core.cli import Command, Inputs, Option
+from core.cli import Command, Inputs, Option, environment_option, tracking_uri_option
 from core.data_validation import DataValidationRequest, run_data_validation
 from core.github_actions import ActionsRunner
 
@@ -51,10 +51,8 @@ COMMANDS = [
             Option("label-column", "label column (default: the schema's label.column, then "
                    "data_validation.label_column); `--label-column ''` skips the label checks"),
             Option("config", "ml-actions.yaml (optional; the built-in defaults apply without)"),
-            Option("environment", "dev | staging | prod (default: $ML_ACTIONS_ENV, then dev)",
-                   env=("ML_ACTIONS_ENV",)),
-            Option("tracking-uri", "MLflow tracking/registry URI (for --model-name)",
-                   env=("MLFLOW_TRACKING_URI",)),
+            environment_option(),
+            tracking_uri_option("MLflow tracking/registry URI (for --model-name)"),
             Option("report-dir", "folder for data-validation-report.json and .md", default="."),
         ),
     ),

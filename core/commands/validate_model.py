@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.cli import Command, Inputs, Option
+from core.cli import Command, Inputs, Option, environment_option, tracking_uri_option
 from core.errors import InputError
 from core.github_actions import ActionsRunner
 from core.github_api import api_url, comment_marker, publish_sticky_comment
@@ -80,9 +80,8 @@ COMMANDS = [
                    "fraud_label)"),
             Option("config", "ml-actions.yaml (optional; the built-in defaults apply without)"),
             Option("thresholds", "inline threshold overrides, e.g. auc_roc=0.92,precision=0.85"),
-            Option("environment", "dev | staging | prod (default: $ML_ACTIONS_ENV, then dev)",
-                   env=("ML_ACTIONS_ENV",)),
-            Option("tracking-uri", "MLflow tracking/registry URI", env=("MLFLOW_TRACKING_URI",)),
+            environment_option(),
+            tracking_uri_option(),
             Option("report-dir", "folder for validation-report.json/.md, the ROC/PR plots and "
                    "the comment file", default="."),
             Option("github-token", "token for the sticky PR comment (optional)", secret=True,
