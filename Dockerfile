@@ -1,6 +1,6 @@
 # One image for every ml-actions action (validate-data, validate-model, canary-deploy,
 # rollback): slim Python 3.11 + a Java 17 runtime for Spark + the pinned runtime packages +
-# core. Each actions/<name>/action.yml runs it as docker://ghcr.io/<owner>/ml-actions:<version>
+# the ml_actions package (core/ml_actions). Each actions/<name>/action.yml runs it as docker://ghcr.io/<owner>/ml-actions:<version>
 # and picks its subcommand with `runs.args`. Linux runners only (GitHub runs Docker actions
 # on Linux only).
 #

@@ -186,10 +186,10 @@ def main() -> None:
 
     import mlflow
 
-    from core.local_services import start_mlflow_server
-    from core.spark import get_spark
-    from core.targets.gateway import GatewayTarget
+    from ml_actions.spark import get_spark
+    from ml_actions.targets.gateway import GatewayTarget
     from tests.fixtures.gateway import start_gateway, wait_ready
+    from tests.fixtures.local_services import start_mlflow_server
     from tests.serving import model_zoo
     from tests.serving.gateway_client import rows, split_payload
 

@@ -29,12 +29,12 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 import yaml  # noqa: E402
 
-from core.cli import main  # noqa: E402
-from core.github_actions import ActionsRunner  # noqa: E402
-from core.local_services import start_mlflow_server, start_prometheus  # noqa: E402
-from core.registry import Registry  # noqa: E402
-from core.targets.gateway import GatewayTarget  # noqa: E402
+from ml_actions.cli.main import main  # noqa: E402
+from ml_actions.cli.runner import ActionsRunner  # noqa: E402
+from ml_actions.registry import Registry  # noqa: E402
+from ml_actions.targets.gateway import GatewayTarget  # noqa: E402
 from tests.fixtures.gateway import start_gateway, wait_ready  # noqa: E402
+from tests.fixtures.local_services import start_mlflow_server, start_prometheus  # noqa: E402
 from tests.rollout import canary_models as cm  # noqa: E402
 from tests.rollout.load_generator import LoadGenerator  # noqa: E402
 

@@ -8,7 +8,8 @@ logistic-regression pipelines (candidate: three features; champion: two) are tra
 sample. Each approach then runs in a fresh process (its own JVM), from reading the Parquet
 file to the final numbers:
 
-- ours: both models score one cached DataFrame; `core.evaluation.evaluate_scores` computes
+- ours: both models score one cached DataFrame; `ml_actions.validation.evaluation.evaluate_scores`
+computes
   exact AUC-ROC/AUC-PR, threshold metrics, the paired interval (DeLong, or the Poisson
   bootstrap with `--method bootstrap`), flips and curves;
 - naive: a separate `transform` per model, `BinaryClassificationEvaluator` for areaUnderROC
@@ -37,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 def _spark():
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from core.spark import get_spark
+    from ml_actions.spark import get_spark
 
     return get_spark(app_name="validate-bench")
 
@@ -71,10 +72,10 @@ def generate(rows: int, workdir: Path) -> None:
 def run_ours(workdir: Path, method: str = "delong", replicates: int = 200) -> dict:
     from pyspark.ml import PipelineModel
 
-    from core.config import load_config
-    from core.evaluation import SCORE, evaluate_scores
-    from core.registry import ModelVersionRef
-    from core.scoring import Scorer
+    from ml_actions.config.settings import load_config
+    from ml_actions.registry import ModelVersionRef
+    from ml_actions.validation.evaluation import SCORE, evaluate_scores
+    from ml_actions.validation.scoring import Scorer
 
     spark = _spark()
     models = {r: PipelineModel.load(str(workdir / r)) for r in ("candidate", "champion")}

@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = {"validate-model": "core/commands/validate_model.py (issue 3)",
-            "canary-deploy": "core/commands/canary_deploy.py (issue 5)",
-            "rollback": "core/commands/rollback.py (issue 5)",
-            "gateway serve": "core/commands/gateway.py (issue 4)"}
+COMMANDS = {"validate-model": "core/ml_actions/cli/commands/validate_model.py (issue 3)",
+            "canary-deploy": "core/ml_actions/cli/commands/canary_deploy.py (issue 5)",
+            "rollback": "core/ml_actions/cli/commands/rollback.py (issue 5)",
+            "gateway serve": "core/ml_actions/cli/commands/gateway.py (issue 4)"}
 MODULES = {"ml_pipeline.simulate": "template/ml_pipeline/simulate.py (issue 2)",
            "ml_pipeline.train": "template/ml_pipeline/train.py (issue 2)"}
 
 
 def missing_pieces() -> list[str]:
     """Human-readable names of what is missing: commands, template modules, binaries."""
-    from core.cli import discover_commands
+    from ml_actions.cli.main import discover_commands
 
     missing = []
     declared = {c.name for c in discover_commands()}

@@ -42,7 +42,7 @@ def train(env: dict, data: Path, tracking: str, *args: str) -> dict:
 def up(workdir: Path, env_file: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    from core.targets.gateway import GatewayTarget
+    from ml_actions.targets.gateway import GatewayTarget
 
     stack = start_stack(workdir, bind="0.0.0.0", public_host=host_address())
     (workdir / "pids").write_text(" ".join(str(p.pid) for p in stack.processes))

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.local_services import (
+from tests.fixtures.local_services import (
     ManagedProcess,
     free_port,
     prometheus_binary,
@@ -63,7 +63,7 @@ def start_gateway(workdir: Path, tracking_uri: str, token: str, bind: str = LOOP
                   config: Path | None = None) -> ManagedProcess:
     """`ml-actions gateway serve`, as an operator would run it."""
     port = free_port()
-    argv = [sys.executable, "-m", "core.cli", "gateway", "serve", "--host", bind, "--port",
+    argv = [sys.executable, "-m", "ml_actions.cli", "gateway", "serve", "--host", bind, "--port",
             str(port), "--state-dir", str(workdir.resolve() / "gateway-state"),
             "--tracking-uri", tracking_uri]
     if config is not None:

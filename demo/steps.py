@@ -107,10 +107,10 @@ class StepRunner:
                  "GITHUB_STEP_SUMMARY": folder / "job-summary.md"}
         for path in files.values():
             path.write_text("")
-        argv = [sys.executable, "-m", "core.cli", command, *args]
+        argv = [sys.executable, "-m", "ml_actions.cli", command, *args]
         code, seconds, log, _ = self._run(label, argv, {**{k: str(v) for k, v in files.items()},
                                                         **(env or {})}, expect)
-        from core.github_actions import parse_output_file
+        from ml_actions.cli.runner import parse_output_file
 
         return CliRun(label, code, seconds, parse_output_file(files["GITHUB_OUTPUT"].read_text()),
                       folder, log)

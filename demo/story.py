@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def tell_the_story(steps: StepRunner, stack, args):
-    from core.targets.gateway import GatewayTarget
     from demo.traffic import TrafficGenerator
+    from ml_actions.targets.gateway import GatewayTarget
 
     tracking, gateway, prometheus = (stack.url("mlflow"), stack.url("gateway"),
                                      stack.url("prometheus"))

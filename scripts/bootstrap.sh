@@ -37,7 +37,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt \
      -r action-requirements.txt -e ".[dev]" 2>&1 | grep -v "is ignored" || true
-  "$VENV/bin/python" -c "import pyspark, mlflow, core" # fail loudly if the install did not work
+  "$VENV/bin/python" -c "import pyspark, mlflow, ml_actions" # fail loudly if the install did not work
   touch "$stamp"
 fi
 echo "bootstrap: ready ($("$VENV/bin/python" --version), $(java -version 2>&1 | head -1))"

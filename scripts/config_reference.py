@@ -1,9 +1,11 @@
-"""The configuration reference of `ml-actions.yaml`, generated from `core/config.py`.
+"""The configuration reference of `ml-actions.yaml`, generated from
+`core/ml_actions/config/settings.py`.
 
 WHY: the README must list every key with its default, and a hand-written list drifts the day
 someone adds a field. This walks the `Config` dataclasses (the same ones the loader validates
 against) and reads the effective defaults per environment from `load_config`, so built-in
-overlays in `core/defaults/*.yaml` (looser thresholds in dev, longer intervals in prod) show.
+overlays in `core/ml_actions/config/defaults/*.yaml` (looser thresholds in dev, longer intervals
+in prod) show.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import types
 import typing
 from typing import Any
 
-from core.config import Config, load_config
-from core.config_loader import ENVIRONMENTS
+from ml_actions.config.loader import ENVIRONMENTS
+from ml_actions.config.settings import Config, load_config
 
 
 def type_name(tp: Any) -> str:

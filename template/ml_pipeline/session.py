@@ -1,6 +1,7 @@
 """The project's SparkSession: the one that is running, or a small local one.
 
-The template must run without ml-actions' `core`, so it builds its own session; under pytest or
+The template must run without ml-actions' `ml_actions` package, so it builds its own session;
+under pytest or
 inside a job that already started Spark, `getOrCreate` returns that session unchanged.
 """
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from ml_pipeline.features import FeatureConfig, build_features, feature_columns
 from pyspark.sql import functions as F
+
+from ml_pipeline.features import FeatureConfig, build_features, feature_columns
 
 pytestmark = pytest.mark.integration
 

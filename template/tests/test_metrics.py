@@ -6,13 +6,14 @@ import math
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+
 from ml_pipeline.metrics import (
     auc_roc,
     average_precision,
     card_precision_at_k,
     classification_metrics,
 )
-from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
 
 
 def test_ranking_metrics_match_scikit_learn_with_ties():

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from ml_pipeline.pipeline import PreprocessingConfig, build_preprocessing_pipeline
 from pyspark.ml import PipelineModel
 from pyspark.ml.classification import LogisticRegression
+
+from ml_pipeline.pipeline import PreprocessingConfig, build_preprocessing_pipeline
 
 pytestmark = pytest.mark.integration
 

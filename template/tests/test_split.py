@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from ml_pipeline.features import FeatureConfig, build_features
 from ml_pipeline.split import TimeSplit, history_for, latest_split, split_features
 

@@ -9,12 +9,13 @@ import math
 
 import mlflow
 import pytest
+from mlflow import MlflowClient
+from pyspark.ml.functions import vector_to_array
+
 from ml_pipeline.features import feature_columns
 from ml_pipeline.metrics import auc_roc
 from ml_pipeline.tracking import data_fingerprint
 from ml_pipeline.train import main, train_and_register
-from mlflow import MlflowClient
-from pyspark.ml.functions import vector_to_array
 
 pytestmark = pytest.mark.integration
 METRICS = ("auc_roc", "auc_pr", "precision", "recall", "f1_score")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from pyspark.ml import Pipeline
+from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
 from ml_pipeline.transformations import (
     categorical_stages,
     clean_data,
     encode_categorical,
     validate_schema,
 )
-from pyspark.ml import Pipeline
-from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
 
 def commands_by_name() -> dict:
-    from core.cli import discover_commands
+    from ml_actions.cli.main import discover_commands
 
     return {command.name: command for command in discover_commands()}
 
@@ -45,7 +45,7 @@ def command_or_skip(name: str):
     if command is None:
         module = name.replace("-", "_")
         pytest.skip(f"command `{name}` is not declared yet (expected COMMANDS in "
-                    f"core/commands/{module}.py)")
+                    f"core/ml_actions/cli/commands/{module}.py)")
     return command
 
 

@@ -8,7 +8,8 @@ and `GITHUB_ACTIONS=true`. `run_action` reproduces exactly that with a subproces
 what the command wrote back.
 
 `traced=True` runs `tests/contract/traced_entrypoint.py` instead of the console script: the
-same `core.cli.main`, plus a record of which inputs the command read, so an input declared in
+same `ml_actions.cli.main.main`, plus a record of which inputs the command read, so an input
+declared in
 action.yml that no code path reads fails a test.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from core.github_actions import input_env_name, parse_output_file
+from ml_actions.cli.runner import input_env_name, parse_output_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACED = Path(__file__).with_name("traced_entrypoint.py")

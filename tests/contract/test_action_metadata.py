@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from core import __version__
-from core.cli import Command, Option
+from ml_actions import __version__
+from ml_actions.cli.declarations import Command, Option
 from tests.contract.conftest import (
     IMAGE,
     ROOT,

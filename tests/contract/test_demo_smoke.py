@@ -6,10 +6,10 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from core.github_actions import parse_output_file
 from demo.pieces import missing_pieces
 from demo.report import Rollout, render_table
 from demo.traffic import PhaseCounts
+from ml_actions.cli.runner import parse_output_file
 from tests.contract.conftest import ROOT
 
 

@@ -148,7 +148,7 @@ def test_rollback_as_the_runner_runs_it(tmp_path, tracking_uri, gateway_factory)
     command_or_skip("rollback")
     from mlflow.tracking import MlflowClient
 
-    from core.targets.gateway import GatewayTarget
+    from ml_actions.targets.gateway import GatewayTarget
 
     name = "contract_rollback"
     stable, canary = two_versions(tracking_uri, name)
@@ -218,7 +218,7 @@ def test_canary_deploy_as_the_runner_runs_it(tmp_path, tracking_uri, gateway_fac
     command_or_skip("canary-deploy")
     from mlflow.tracking import MlflowClient
 
-    from core.targets.gateway import GatewayTarget
+    from ml_actions.targets.gateway import GatewayTarget
 
     name = "contract_canary"
     stable, candidate = two_versions(tracking_uri, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import load_config
+from ml_actions.config.settings import load_config
 from tests.contract.conftest import ROOT
 
 
@@ -34,7 +34,7 @@ def test_template_data_schema_matches_the_simulators_columns(tmp_path):
 
     import pyarrow.parquet as pq
 
-    from core.data_schema import load_schema_file
+    from ml_actions.data.schema import load_schema_file
 
     out = tmp_path / "tx.parquet"
     subprocess.run([sys.executable, "-m", "ml_pipeline.simulate", "--customers", "40",

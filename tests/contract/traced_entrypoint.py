@@ -1,6 +1,6 @@
 """`ml-actions` with a record of the inputs a command reads (see runner_emulation.py).
 
-The command runs through the real `core.cli.main`; only the resolved `Inputs` handed to
+The command runs through the real `ml_actions.cli.main.main`; only the resolved `Inputs` handed to
 `Command.run` is swapped for a subclass that notes every key read by attribute, item or
 `.get`. Iterating over all inputs counts as reading all of them.
 """
@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-import core.cli as cli
+import ml_actions.cli.main as cli
 
 READ: set[str] = set()
 

@@ -12,15 +12,15 @@ import sys
 
 from pyspark.sql import functions as F
 
-from core.config import load_config
-from core.evaluation import evaluate_scores, load_test_data
-from core.gate_results import to_jsonable
-from core.gates import decide
-from core.spark import get_spark
+from ml_actions.config.settings import load_config
+from ml_actions.spark import get_spark
+from ml_actions.validation.evaluation import evaluate_scores, load_test_data
+from ml_actions.validation.gates import decide
+from ml_actions.validation.results import to_jsonable
 
 
 def main(master: str, out_dir: str) -> None:
-    from core.config import SparkConfig
+    from ml_actions.config.settings import SparkConfig
 
     spark = get_spark(SparkConfig(master=master, conf={"spark.executor.memory": "512m",
                                                        "spark.cores.max": "1"}))

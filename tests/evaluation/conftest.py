@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import load_config
+from ml_actions.config.settings import load_config
 
 # Python UDF workers (pyfunc spark_udf) must run this interpreter, not the system python3;
-# set before the session-wide SparkSession starts (core/spark.py should do this itself).
+# set before the session-wide SparkSession starts (core/ml_actions/spark.py should do this itself).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 

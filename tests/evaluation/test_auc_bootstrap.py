@@ -7,11 +7,12 @@ import pytest
 from pyspark.sql import functions as F
 from sklearn import metrics as skm
 
-from core import auc_bootstrap, metrics
-from core import comparison_stats as stats
-from core.errors import ConfigurationError
-from core.evaluation import evaluate_scores
-from core.gates import decide
+from ml_actions.errors import ConfigurationError
+from ml_actions.validation import auc_bootstrap
+from ml_actions.validation import exact_metrics as metrics
+from ml_actions.validation import paired_statistics as stats
+from ml_actions.validation.evaluation import evaluate_scores
+from ml_actions.validation.gates import decide
 from tests.evaluation.conftest import fraud_scores
 
 pytestmark = pytest.mark.integration

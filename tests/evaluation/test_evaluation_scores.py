@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from core import comparison_stats as stats
-from core.errors import ConfigurationError, DataError
-from core.evaluation import evaluate_scores, load_test_data
-from core.gates import decide
+from ml_actions.errors import ConfigurationError, DataError
+from ml_actions.validation import paired_statistics as stats
+from ml_actions.validation.evaluation import evaluate_scores, load_test_data
+from ml_actions.validation.gates import decide
 from tests.evaluation.conftest import fraud_scores
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from core.errors import ConfigurationError, InputError
-from core.gate_results import EvaluationResult, ModelScores, SliceResult, to_jsonable
-from core.gates import decide
+from ml_actions.errors import ConfigurationError, InputError
+from ml_actions.validation.gates import decide
+from ml_actions.validation.results import EvaluationResult, ModelScores, SliceResult, to_jsonable
 
 GOOD = {"auc_roc": 0.95, "auc_pr": 0.8, "precision": 0.9, "recall": 0.85, "f1_score": 0.87,
         "accuracy": 0.99, "brier_score": 0.02, "recall_at_1pct_fpr": 0.7,
@@ -173,7 +173,7 @@ def segment(name, size=2000, positives=40, auc=0.9, delta=0.0, se=0.01, p=0.5, j
 
 
 def test_slices_min_auc_holm_and_small_segments(make_config):
-    from core.comparison_stats import holm
+    from ml_actions.validation.paired_statistics import holm
 
     raw = [0.01, 0.03, 0.6]  # Holm: 0.03, 0.06, 0.6
     adjusted = holm(raw)

@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 from sklearn import metrics as skm
 
-from core import metrics
+from ml_actions.validation import exact_metrics as metrics
 from tests.evaluation.conftest import fraud_scores
 
 pytestmark = pytest.mark.integration

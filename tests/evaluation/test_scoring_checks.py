@@ -1,12 +1,12 @@
-"""Score sanity rules of core.scoring, and a Spark model without probabilities."""
+"""Score sanity rules of ml_actions.validation.scoring, and a Spark model without probabilities."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.errors import DataError
-from core.registry import ModelVersionRef
-from core.scoring import ChampionError, Scorer, check_scores
+from ml_actions.errors import DataError
+from ml_actions.registry import ModelVersionRef
+from ml_actions.validation.scoring import ChampionError, Scorer, check_scores
 
 REF = ModelVersionRef("fraud", "3")
 

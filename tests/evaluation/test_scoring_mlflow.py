@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from core.errors import DataError, RegistryError
-from core.evaluation import evaluate
-from core.gates import decide
-from core.registry import Registry
-from core.scoring import ChampionError
+from ml_actions.errors import DataError, RegistryError
+from ml_actions.registry import Registry
+from ml_actions.validation.evaluation import evaluate
+from ml_actions.validation.gates import decide
+from ml_actions.validation.scoring import ChampionError
 
 pytestmark = pytest.mark.integration
 PIP = ["scikit-learn", "pyspark", "mlflow"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from core.local_services import free_port, start_process
+from tests.fixtures.local_services import free_port, start_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from core.config import load_config
-from core.local_services import start_prometheus
+from ml_actions.config.settings import load_config
+from tests.fixtures.local_services import start_prometheus
 from tests.rollout.simulation import TrafficSimulator
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

@@ -9,7 +9,7 @@ from pathlib import Path
 import uvicorn
 import yaml
 
-from core.local_services import ManagedProcess, free_port, start_process
+from tests.fixtures.local_services import ManagedProcess, free_port, start_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"

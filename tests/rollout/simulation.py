@@ -1,6 +1,7 @@
 """A controllable traffic source for the analysis and state-machine tests.
 
-It emits the gateway's real metrics (`core.serving.metrics.GatewayMetrics`, same names, labels
+It emits the gateway's real metrics (`ml_actions.serving.gateway_metrics.GatewayMetrics`, same
+names, labels
 and buckets) from simulated requests whose error rate, latency and fraud scores each test
 chooses, served over HTTP for a real Prometheus to scrape. `SimulatedTarget` is a
 `DeploymentTarget` whose slots route that simulated traffic, so the rollout state machine can
@@ -17,9 +18,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
 
-from core.local_services import free_port
-from core.serving.metrics import GatewayMetrics
-from core.targets.base import DeploymentTarget, SlotState, TargetState
+from ml_actions.serving.gateway_metrics import GatewayMetrics
+from ml_actions.targets.base import DeploymentTarget, SlotState, TargetState
+from tests.fixtures.local_services import free_port
 
 THRESHOLD = 0.5
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from core.alert_relay import AlertRelay, build_app, github_dispatcher
-from core.errors import InputError
-from core.rollback import RollbackResult
-from core.rollout_config import AlertRelayConfig
+from ml_actions.config.rollout import AlertRelayConfig
+from ml_actions.errors import InputError
+from ml_actions.rollout.alert_relay import AlertRelay, build_app, github_dispatcher
+from ml_actions.rollout.rollback import RollbackResult
 from tests.fixtures.github_server import FakeGitHub
 
 TOKEN = "relay-token-1"

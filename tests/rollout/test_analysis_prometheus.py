@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from core.analysis import CanaryAnalysis
-from core.canary_metrics import PrometheusReader
-from core.config import load_config
-from core.local_services import free_port
-from core.rollout_budget import planned_looks
-from core.rollout_config import CustomCheck
+from ml_actions.config.rollout import CustomCheck
+from ml_actions.config.settings import load_config
+from ml_actions.rollout.analysis.checks import CanaryAnalysis
+from ml_actions.rollout.analysis.prometheus_reader import PrometheusReader
+from ml_actions.rollout.budget import planned_looks
+from tests.fixtures.local_services import free_port
 from tests.rollout.conftest import fast_config
 from tests.rollout.simulation import ERRORS_30, GOOD, SHIFTED, SLOW, Route
 

@@ -18,13 +18,13 @@ import httpx
 import pytest
 import yaml
 
-from core.cli import main
-from core.github_actions import ActionsRunner
-from core.local_services import start_prometheus
-from core.registry import Registry
-from core.targets.gateway import GatewayTarget
+from ml_actions.cli.main import main
+from ml_actions.cli.runner import ActionsRunner
+from ml_actions.registry import Registry
+from ml_actions.targets.gateway import GatewayTarget
 from tests.fixtures.gateway import REPO_ROOT, start_gateway, wait_ready
 from tests.fixtures.github_server import FakeGitHub
+from tests.fixtures.local_services import start_prometheus
 from tests.rollout import canary_models as cm
 from tests.rollout.load_generator import LoadGenerator
 
@@ -233,7 +233,7 @@ def test_killed_runner_resumes_and_finishes(stack):
     env = {**os.environ, "ML_ACTIONS_ADMIN_TOKEN": TOKEN,
            "PYTHONPATH": str(REPO_ROOT)}
     log = open(stack.tmp / "killed.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", *stack.deploy_args(
+    proc = subprocess.Popen([sys.executable, "-m", "ml_actions.cli", *stack.deploy_args(
         "killed", "--candidate", v["good2"])], env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     try:
@@ -262,9 +262,9 @@ def test_killed_runner_resumes_and_finishes(stack):
 
 def test_firing_alert_rolls_back_through_alertmanager_and_the_relay(stack, tmp_path):
     """Rule fires in Prometheus -> Alertmanager -> alert-relay -> rollback on the gateway."""
-    from core.alert_relay import build_app
-    from core.cli import Inputs
-    from core.commands.alert_relay import make_relay
+    from ml_actions.cli.commands.alert_relay import make_relay
+    from ml_actions.cli.declarations import Inputs
+    from ml_actions.rollout.alert_relay import build_app
     from tests.rollout.relay_process import (
         RelayServer,
         alertmanager_config,

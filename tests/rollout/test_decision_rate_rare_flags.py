@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.analysis import CanaryAnalysis
-from core.canary_metrics import SlotSample
-from core.rollout_config import AnalysisConfig
+from ml_actions.config.rollout import AnalysisConfig
+from ml_actions.rollout.analysis.checks import CanaryAnalysis
+from ml_actions.rollout.analysis.prometheus_reader import SlotSample
 
 
 def sample(slot: str, decisions: int, flagged: int) -> SlotSample:

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from core.analysis import CanaryAnalysis
-from core.canary_metrics import PrometheusReader
-from core.errors import ConfigurationError, InputError
-from core.registry import Registry
-from core.rollout import Rollout
-from core.rollout_report import render_markdown, report_dict
-from core.rollout_start import prepare
+from ml_actions.errors import ConfigurationError, InputError
+from ml_actions.registry import Registry
+from ml_actions.rollout.analysis.checks import CanaryAnalysis
+from ml_actions.rollout.analysis.prometheus_reader import PrometheusReader
+from ml_actions.rollout.controller import Rollout
+from ml_actions.rollout.report import render_markdown, report_dict
+from ml_actions.rollout.start import prepare
 from tests.rollout.conftest import fast_config
 from tests.rollout.registry_setup import register_versions, unique_name
 from tests.rollout.simulation import (

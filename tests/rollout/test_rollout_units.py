@@ -7,15 +7,15 @@ import math
 
 import pytest
 
-from core import analysis_stats as st
-from core.config import RegistryConfig, load_config
-from core.custom_checks import render_query, verdict_for
-from core.durations import format_duration, parse_duration, promql_duration
-from core.errors import ConfigurationError, InfrastructureError, InputError
-from core.rollback import rollback
-from core.rollout_budget import check_budget, rollback_budget
-from core.rollout_config import CustomCheck
-from core.rollout_state import RolloutState
+from ml_actions.config.durations import format_duration, parse_duration, promql_duration
+from ml_actions.config.rollout import CustomCheck
+from ml_actions.config.settings import RegistryConfig, load_config
+from ml_actions.errors import ConfigurationError, InfrastructureError, InputError
+from ml_actions.rollout.analysis import statistics as st
+from ml_actions.rollout.analysis.custom_checks import render_query, verdict_for
+from ml_actions.rollout.budget import check_budget, rollback_budget
+from ml_actions.rollout.rollback import rollback
+from ml_actions.rollout.state import RolloutState
 from tests.rollout.simulation import GOOD, Route, SimulatedTarget
 
 
@@ -155,11 +155,12 @@ def test_rollback_to_a_named_version_loads_it(simulator):
 
 
 def test_rollout_metrics_never_break_a_rollout():
-    from core.analysis import AnalysisCheck
-    from core.rollout_metrics import RolloutMetricsPublisher
+    from ml_actions.rollout.analysis.checks import AnalysisCheck
+    from ml_actions.rollout.gauges import RolloutMetricsPublisher
 
     class Broken:
         sent: list = []
+        exports_rollout_metrics = True
 
         def publish_rollout_metrics(self, status, weight, checks, model_name=""):
             self.sent.append((status, weight, checks, model_name))
@@ -176,12 +177,13 @@ def test_rollout_metrics_never_break_a_rollout():
     publish("failed", 0.0, [])
     publish("failed", 0.0, [])
     assert len(warnings) == 1 and "gateway down" in warnings[0]
-    RolloutMetricsPublisher(object(), "fraud", warnings.append)("progressing", 5.0, [])
+    silent = type("NoMetricsTarget", (), {"exports_rollout_metrics": False})()
+    RolloutMetricsPublisher(silent, "fraud", warnings.append)("progressing", 5.0, [])
 
 
 @pytest.mark.parametrize("command", ["canary-deploy", "rollback", "alert-relay"])
 def test_command_help_renders(command, capsys):
-    from core.cli import main
+    from ml_actions.cli.main import main
 
     with pytest.raises(SystemExit) as done:
         main([command, "--help"])
@@ -191,8 +193,8 @@ def test_command_help_renders(command, capsys):
 def test_bad_schedule_flags_exit_2_with_the_flag_named(tmp_path):
     import io
 
-    from core.cli import main
-    from core.github_actions import ActionsRunner
+    from ml_actions.cli.main import main
+    from ml_actions.cli.runner import ActionsRunner
 
     out = io.StringIO()
     code = main(["canary-deploy", "--model-name", "m", "--candidate", "1", "--target-url",
@@ -210,9 +212,9 @@ def test_bad_schedule_flags_exit_2_with_the_flag_named(tmp_path):
 def test_alert_relay_needs_its_bearer_token():
     import io
 
-    from core.cli import Inputs
-    from core.commands.alert_relay import make_relay
-    from core.github_actions import ActionsRunner
+    from ml_actions.cli.commands.alert_relay import make_relay
+    from ml_actions.cli.declarations import Inputs
+    from ml_actions.cli.runner import ActionsRunner
 
     inputs = Inputs(target_url="http://127.0.0.1:9", model_name="m", tracking_uri=None,
                     config=None, environment=None, record_file=None, github_token=None,

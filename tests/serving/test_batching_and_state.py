@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import ConfigurationError
-from core.serving.batching import MicroBatcher
-from core.serving.state_store import StateStore
-from core.targets.base import SlotState, TargetState
+from ml_actions.errors import ConfigurationError
+from ml_actions.serving.batching import MicroBatcher
+from ml_actions.serving.state_store import StateStore
+from ml_actions.targets.base import SlotState, TargetState
 
 
 def run(coro):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.serving.metrics import GatewayMetrics
+from ml_actions.serving.gateway_metrics import GatewayMetrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from core.cli import main
-from core.github_actions import ActionsRunner
+from ml_actions.cli.main import main
+from ml_actions.cli.runner import ActionsRunner
 
 
 def run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:

@@ -12,8 +12,8 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from core.serving.app import create_app, registry_loader
-from core.serving.config import GatewayConfig
+from ml_actions.config.gateway import GatewayConfig
+from ml_actions.serving.app import create_app, registry_loader
 from tests.serving.conftest import MODEL, TOKEN
 from tests.serving.gateway_client import metric_value, rows, split_payload
 
@@ -126,7 +126,7 @@ def test_restore_reloads_the_saved_slots(tmp_path, loader, gw_models):
 
 
 def test_a_failed_warm_up_keeps_the_slot_empty(tmp_path, gw_models):
-    from core.serving.model_loading import ModelRef, ServedModel
+    from ml_actions.serving.model_loading import ModelRef, ServedModel
 
     def broken_loader(model_uri):
         def predict(frame):

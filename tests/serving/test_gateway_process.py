@@ -14,10 +14,10 @@ import mlflow
 import numpy as np
 import pytest
 
-from core.errors import InfrastructureError, InputError
-from core.local_services import free_port
-from core.serving.routing import CANARY, choose_slot
-from core.targets.gateway import GatewayTarget
+from ml_actions.errors import InfrastructureError, InputError
+from ml_actions.serving.routing import CANARY, choose_slot
+from ml_actions.targets.gateway import GatewayTarget
+from tests.fixtures.local_services import free_port
 from tests.serving.conftest import MODEL, TOKEN
 from tests.serving.gateway_client import metric_value, rows, split_payload, v2_payload
 from tests.serving.model_zoo import FEATURES

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import RegistryError
-from core.serving.model_loading import ModelOutputError, parse_model_uri, positive_class
-from core.serving.protocols import (
+from ml_actions.errors import RegistryError
+from ml_actions.serving.model_loading import ModelOutputError, parse_model_uri, positive_class
+from ml_actions.serving.protocols import (
     RequestError,
     decode_json,
     parse_invocations,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.targets.gateway import GatewayTarget
+from ml_actions.targets.gateway import GatewayTarget
 from tests.serving.conftest import MODEL, TOKEN
 from tests.serving.gateway_client import rows, split_payload
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from core.serving.routing import CANARY, STABLE, bucket_of, choose_slot, routing_key_of
+from ml_actions.serving.routing import CANARY, STABLE, bucket_of, choose_slot, routing_key_of
 
 
 def binomial_bound(n: int, p: float, sigmas: float = 4.0) -> float:

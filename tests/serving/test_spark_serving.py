@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from core.targets.gateway import GatewayTarget
+from ml_actions.targets.gateway import GatewayTarget
 from tests.serving.conftest import TOKEN
 from tests.serving.gateway_client import metric_value, rows, split_payload, v2_payload
 from tests.serving.model_zoo import FEATURES, register_spark
@@ -36,7 +36,7 @@ def spark_model(spark, tracking_uri):
 
 def test_spark_flavour_loader_reads_probability_in_process(spark, spark_model, tracking_uri,
                                                            tmp_path):
-    from core.serving.app import registry_loader
+    from ml_actions.serving.app import registry_loader
 
     version, frame, expected = spark_model
     model = registry_loader(tracking_uri, tmp_path)(f"models:/{SPARK_MODEL}/{version}")

@@ -13,8 +13,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from core.github_actions import ActionsRunner
-from core.registry import Registry
+from ml_actions.cli.runner import ActionsRunner
+from ml_actions.registry import Registry
 from tests.fixtures.github_server import *  # noqa: F403 - the fake_github fixture
 from tests.validation import model_builders as mb
 

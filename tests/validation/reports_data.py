@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from core.gate_results import (
+from ml_actions.registry import ModelVersionRef
+from ml_actions.validation.report import ValidationContext
+from ml_actions.validation.results import (
     CheckResult,
     EvaluationResult,
     GateDecision,
     ModelScores,
     SliceResult,
 )
-from core.registry import ModelVersionRef
-from core.validation_report import ValidationContext
 
 ROC = [(0.0, 0.0), (0.05, 0.6), (0.1, 0.8), (0.3, 0.9), (1.0, 1.0)]
 PR = [(0.0, 1.0), (0.6, 0.95), (0.8, 0.9), (1.0, 0.2)]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.github_api import (
+from ml_actions.github.comments import (
     FORK_HINT,
     GitHubApi,
     comment_marker,
@@ -14,7 +14,7 @@ from core.github_api import (
     publish_sticky_comment,
     with_marker,
 )
-from core.templating import GITHUB_COMMENT_LIMIT
+from ml_actions.templating import GITHUB_COMMENT_LIMIT
 from tests.validation.conftest import REPOSITORY, pull_request_event
 
 TOKEN = "ghs_testtoken"
@@ -71,7 +71,7 @@ def test_long_body_is_cut_under_the_limit():
 
 def test_publish_posts_on_a_pull_request(fake_github, runner_factory, tmp_path):
     files = runner_factory(pull_request_event(7), GITHUB_API_URL=fake_github.base_url)
-    outcome = publish_sticky_comment(files.runner, "body", "<!-- m -->", TOKEN,
+    outcome = publish_sticky_comment(files.runner.context, "body", "<!-- m -->", TOKEN,
                                      tmp_path / "comment.md", throttle=False)
     assert outcome.posted and outcome.action == "created"
     assert not (tmp_path / "comment.md").exists()
@@ -82,7 +82,7 @@ def test_fork_403_writes_the_file_and_never_raises(fake_github, runner_factory, 
     fake_github.state.forbid_writes = True
     files = runner_factory(pull_request_event(7, fork=True), GITHUB_API_URL=fake_github.base_url)
     path = tmp_path / "out" / "comment.md"
-    outcome = publish_sticky_comment(files.runner, "the report", "<!-- m -->", TOKEN, path,
+    outcome = publish_sticky_comment(files.runner.context, "the report", "<!-- m -->", TOKEN, path,
                                      throttle=False)
     assert not outcome.posted and outcome.action == "written-to-file"
     assert outcome.reason == FORK_HINT and outcome.path == str(path)
@@ -110,7 +110,8 @@ def test_publish_falls_back_to_a_file_without_calling_github(case, fake_github, 
     if case == "no-repository":
         files.runner.env.pop("GITHUB_REPOSITORY")
     token = None if case == "no-token" else TOKEN
-    outcome = publish_sticky_comment(files.runner, "r", "<!-- m -->", token, tmp_path / "c.md",
+    outcome = publish_sticky_comment(files.runner.context, "r", "<!-- m -->", token,
+                                     tmp_path / "c.md",
                                      enabled=case != "disabled", throttle=False)
     assert not outcome.posted and (tmp_path / "c.md").read_text() == "<!-- m -->\nr"
     if case == "not-a-pr":
@@ -125,15 +126,17 @@ def test_publish_falls_back_to_a_file_without_calling_github(case, fake_github, 
 def test_bad_credentials_and_unreachable_server_fall_back(fake_github, runner_factory, tmp_path):
     fake_github.state.expected_token = "another"
     files = runner_factory(pull_request_event(7), GITHUB_API_URL=fake_github.base_url)
-    outcome = publish_sticky_comment(files.runner, "r", "<!-- m -->", TOKEN, tmp_path / "a.md",
+    outcome = publish_sticky_comment(files.runner.context, "r", "<!-- m -->", TOKEN,
+                                     tmp_path / "a.md",
                                      throttle=False)
     assert "HTTP 401" in outcome.reason and "Bad credentials" in outcome.reason
     dead = runner_factory(pull_request_event(7), GITHUB_API_URL="http://127.0.0.1:9/api/v3")
-    outcome = publish_sticky_comment(dead.runner, "r", "<!-- m -->", TOKEN, tmp_path / "b.md",
+    outcome = publish_sticky_comment(dead.runner.context, "r", "<!-- m -->", TOKEN,
+                                     tmp_path / "b.md",
                                      throttle=False)
     assert not outcome.posted and "unreachable" in outcome.reason
     garbled = runner_factory(pull_request_event(7), GITHUB_API_URL="ftp://nowhere")
-    outcome = publish_sticky_comment(garbled.runner, "r", "<!-- m -->", TOKEN,
+    outcome = publish_sticky_comment(garbled.runner.context, "r", "<!-- m -->", TOKEN,
                                      tmp_path / "c.md", throttle=False)
     assert not outcome.posted and "ftp://nowhere" in outcome.reason
     assert (tmp_path / "c.md").exists()
@@ -141,8 +144,8 @@ def test_bad_credentials_and_unreachable_server_fall_back(fake_github, runner_fa
 
 def test_deployment_and_its_statuses(fake_github, runner_factory):
     files = runner_factory(GITHUB_API_URL=fake_github.base_url)
-    assert GitHubApi.from_runner(files.runner, None) is None
-    client = GitHubApi.from_runner(files.runner, TOKEN, throttle=False)
+    assert GitHubApi.for_workflow(files.runner.context, None) is None
+    client = GitHubApi.for_workflow(files.runner.context, TOKEN, throttle=False)
     did = client.create_deployment("a" * 40, "prod", "canary fraud_detector v3",
                                    payload={"model": "fraud_detector", "version": "3"},
                                    production=True)

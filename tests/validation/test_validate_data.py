@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from core.cli import main
-from core.data_schema import normalise_type, type_compatible
+from ml_actions.cli.main import main
+from ml_actions.data.schema import normalise_type, type_compatible
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from ml_actions.cli.main import main
 from tests.validation.conftest import CONFIG, pull_request_event
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.cli import main
-from core.local_services import free_port
+from ml_actions.cli.main import main
+from tests.fixtures.local_services import free_port
 from tests.validation import model_builders as mb
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from core.validation_config import ValidationConfig
-from core.validation_report import (
+from ml_actions.config.validation import ValidationConfig
+from ml_actions.validation.report import (
     PR_PNG,
     ROC_PNG,
     build_report,

@@ -1,1 +1,0 @@
-"""One module per `ml-actions` subcommand; each exposes `COMMANDS` (see core/cli.py)."""

@@ -1,0 +1,113 @@
+"""`ml-actions canary-deploy`: roll a validated version out through the gateway, judged by
+Prometheus, promoted step by step or rolled back. Thin: inputs -> ml_actions.rollout.controller ->
+outputs."""
+
+from __future__ import annotations
+
+from ml_actions.cli.declarations import (
+    TARGET_URL,
+    Command,
+    Inputs,
+    Option,
+    environment_option,
+    tracking_uri_option,
+)
+from ml_actions.cli.runner import ActionsRunner
+from ml_actions.config.settings import load_config
+from ml_actions.errors import InputError
+from ml_actions.registry import registry_from_config
+from ml_actions.rollout.analysis.checks import CanaryAnalysis
+from ml_actions.rollout.analysis.prometheus_reader import PrometheusReader
+from ml_actions.rollout.controller import Rollout
+from ml_actions.rollout.gauges import RolloutMetricsPublisher
+from ml_actions.rollout.publishing import GithubRolloutPublisher
+from ml_actions.rollout.report import render_markdown, write_report
+from ml_actions.rollout.start import prepare
+from ml_actions.serving_contract import ADMIN_TOKEN_ENV
+from ml_actions.targets.factory import make_target
+
+EXIT_CODES = {"promoted": 0, "rolled_back": 1, "aborted": 2}
+
+
+def schedule_overrides(inputs: Inputs) -> dict:
+    canary: dict = {}
+    if inputs.steps:
+        try:
+            canary["steps"] = [float(s.rstrip("%")) for s in inputs.steps]
+        except ValueError:
+            raise InputError(f"--steps: expected numbers such as 5,25,50,100, got "
+                             f"{','.join(inputs.steps)}") from None
+    for name in ("interval", "bake"):
+        if inputs[name]:
+            canary[name] = inputs[name]
+    return {"canary": canary} if canary else {}
+
+
+def run(inputs: Inputs, runner: ActionsRunner) -> int:
+    config = load_config(inputs.config, inputs.environment, schedule_overrides(inputs),
+                         overrides_source="--steps/--interval/--bake")
+    registry = registry_from_config(inputs.tracking_uri, config.registry)
+    token = runner.env.get(ADMIN_TOKEN_ENV)
+    target = make_target(inputs.target_url, token)
+    analysis = CanaryAnalysis(PrometheusReader(inputs.prometheus_url,
+                                               config.analysis.query_timeout), config.analysis)
+    publisher = RolloutMetricsPublisher(target, inputs.model_name, runner.warning)
+    rollout = Rollout(config, registry, target, analysis, inputs.model_name, log=runner.info,
+                      publish=publisher)
+    run_url = runner.context.run_url
+    candidate, state = prepare(registry, config, target, inputs.model_name, inputs.candidate,
+                               bool(inputs.skip_validation_check), bool(inputs.resume), run_url)
+    if state.validation_check == "skipped":
+        runner.warning(f"v{candidate.version} was not validated; deploying because of "
+                       "--skip-validation-check (recorded as rollout.validation_check=skipped)")
+    github = GithubRolloutPublisher(runner.context, inputs.github_token, config,
+                                    inputs.model_name, inputs.report_dir)
+    github.started(candidate.version)
+    for warning in github.take_warnings():
+        runner.warning(warning)
+    with runner.group(f"canary of {inputs.model_name} v{candidate.version}"):
+        result = rollout.run(candidate, state, resumed=bool(inputs.resume))
+    path = write_report(result, inputs.report_dir)
+    markdown = render_markdown(result)
+    runner.add_summary(markdown)
+    comment = github.finished(result, markdown)
+    for warning in github.take_warnings():
+        runner.warning(warning)
+    runner.set_output("comment-url", comment.url or "")
+    runner.set_output("result", result.result)
+    runner.set_output("final-weight", result.final_weight)
+    runner.set_output("rollback-seconds", result.rollback_seconds)
+    runner.set_output("report-path", str(path))
+    if result.result != "promoted":
+        runner.error(f"canary {result.result.replace('_', ' ')}: {result.reason}",
+                     title="ml-actions canary-deploy")
+    return EXIT_CODES[result.result]
+
+
+COMMANDS = [
+    Command(
+        name="canary-deploy",
+        help="Roll a validated model version out through the gateway, judged by Prometheus.",
+        run=run,
+        options=(
+            Option("model-name", "registered model name", required=True),
+            Option("candidate", "version to deploy: a number or @alias"),
+            TARGET_URL,
+            Option("prometheus-url", "Prometheus that scrapes the gateway", required=True),
+            Option("config", "ml-actions.yaml (optional; built-in defaults otherwise)"),
+            environment_option(),
+            tracking_uri_option("MLflow tracking server"),
+            Option("report-dir", "where rollout-report.json is written",
+                   default="ml-actions-report"),
+            Option("github-token", "token for the PR comment and deployment statuses",
+                   secret=True, env=("GITHUB_TOKEN",)),
+            Option("resume", "continue the running rollout recorded in the registry",
+                   kind="bool", default="false"),
+            Option("skip-validation-check", "deploy a version without validation.status=passed "
+                   "(recorded)", kind="bool", default="false"),
+            Option("steps", "traffic steps in percent, e.g. 5,25,50,100", kind="list"),
+            Option("interval", "how long each step is held, e.g. 30s or 5m"),
+            Option("bake", "how long full traffic is held before promoting, e.g. 10m"),
+        ),
+    )
+]

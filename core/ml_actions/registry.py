@@ -1,0 +1,191 @@
+"""The MLflow Model Registry as ml-actions uses it: versions, aliases and tags.
+
+Registry *stages* are deprecated since MLflow 2.9 and are never used: the champion is the
+version behind the `@champion` alias, a rollout's state lives in version tags. Transient HTTP
+failures are retried with exponential backoff; everything the user can get wrong (unknown
+model, version or alias) raises `RegistryError` with the names that do exist.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ml_actions.errors import InfrastructureError, RegistryError, first_line
+
+T = TypeVar("T")
+
+# Codes MLflow's REST layer uses for failures worth a retry.
+TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED",
+                   "DEADLINE_EXCEEDED"}
+
+
+@dataclass(frozen=True)
+class ModelVersionRef:
+    """One registered model version, as resolved from a number or an alias."""
+
+    name: str
+    version: str
+    run_id: str | None = None
+    source: str | None = None
+    aliases: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def _configure_mlflow_http() -> None:
+    # MLflow's own client retries 7 times with long backoff; we retry ourselves, boundedly.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+class Registry:
+    """A thin, retrying wrapper over `MlflowClient` for one tracking server."""
+
+    def __init__(self, tracking_uri: str | None = None, retries: int = 4,
+                 backoff_seconds: float = 0.5):
+        _configure_mlflow_http()
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "mlruns"
+        self.client = MlflowClient(tracking_uri=self.tracking_uri,
+                                   registry_uri=self.tracking_uri)
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+
+    # -- plumbing --------------------------------------------------------------------------
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one registry call, retrying transient failures; `what` names it in errors."""
+        from mlflow.exceptions import MlflowException
+
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except MlflowException as err:
+                transient = err.error_code in TRANSIENT_CODES or _is_connection_error(err)
+                if not transient:
+                    raise
+                last: Exception = err
+            except OSError as err:  # requests' ConnectionError is an OSError
+                last = err
+            if attempt >= self.retries:
+                raise InfrastructureError(
+                    f"MLflow at {self.tracking_uri} did not answer while trying to {what} "
+                    f"(after {attempt + 1} attempts: {first_line(last, 200)}); check "
+                    "--tracking-uri / MLFLOW_TRACKING_URI and that the server is running"
+                ) from last
+            time.sleep(self.backoff_seconds * (2 ** attempt))
+            attempt += 1
+
+    # -- reading ---------------------------------------------------------------------------
+    def get_model(self, name: str):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.call(f"read model {name!r}", lambda: self.client.get_registered_model(name))
+        except MlflowException as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise RegistryError(
+                    f"registered model {name!r} not found at {self.tracking_uri}; check "
+                    "--model-name, or register a version first (the template's train step does)"
+                ) from None
+            raise
+
+    def resolve(self, name: str, reference: str) -> ModelVersionRef:
+        """A version given as `3`, `v3`, `@alias` or `alias`."""
+        from mlflow.exceptions import MlflowException
+
+        model = self.get_model(name)
+        aliases = dict(model.aliases or {})
+        ref = str(reference).strip()
+        if not ref:
+            raise RegistryError(f"empty model version for {name!r}; pass a number or @alias")
+        bare = ref[1:] if ref.lower().startswith("v") and ref[1:].isdigit() else ref
+        if bare.isdigit():
+            try:
+                mv = self.call(f"read version {bare} of {name!r}",
+                               lambda: self.client.get_model_version(name, bare))
+            except MlflowException as err:
+                if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                    versions = self.version_numbers(name)
+                    raise RegistryError(
+                        f"version {bare} of model {name!r} does not exist; existing versions: "
+                        f"{', '.join(versions) or 'none'}"
+                    ) from None
+                raise
+            return self._ref(mv)
+        alias = ref.lstrip("@")
+        if alias not in aliases:
+            known = ", ".join(f"@{a} -> {v}" for a, v in sorted(aliases.items())) or "none"
+            raise RegistryError(
+                f"alias @{alias} is not set on model {name!r}; aliases set: {known}"
+            )
+        mv = self.call(f"read alias @{alias} of {name!r}",
+                       lambda: self.client.get_model_version_by_alias(name, alias))
+        return self._ref(mv)
+
+    def find_alias(self, name: str, alias: str) -> ModelVersionRef | None:
+        """The version behind an alias, or None (e.g. no champion before the first deploy)."""
+        model = self.get_model(name)
+        if alias not in (model.aliases or {}):
+            return None
+        return self.resolve(name, f"@{alias}")
+
+    def version_numbers(self, name: str) -> list[str]:
+        found = self.call(f"list versions of {name!r}",
+                          lambda: self.client.search_model_versions(f"name='{name}'"))
+        return sorted((mv.version for mv in found), key=int)
+
+    def get_tags(self, name: str, version: str) -> dict[str, str]:
+        mv = self.call(f"read tags of {name!r} v{version}",
+                       lambda: self.client.get_model_version(name, version))
+        return dict(mv.tags or {})
+
+    # -- writing ---------------------------------------------------------------------------
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.call(f"set alias @{alias} on {name!r} v{version}",
+                  lambda: self.client.set_registered_model_alias(name, alias, str(version)))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias; removing one that is not set is not an error."""
+        if alias in (self.get_model(name).aliases or {}):
+            self.call(f"delete alias @{alias} of {name!r}",
+                      lambda: self.client.delete_registered_model_alias(name, alias))
+
+    def set_tags(self, name: str, version: str, tags: dict[str, object]) -> None:
+        for key, value in tags.items():
+            text = "" if value is None else str(value)
+            self.call(f"tag {name!r} v{version} with {key}",
+                      lambda k=key, t=text: self.client.set_model_version_tag(name, version, k, t))
+
+    def delete_tag(self, name: str, version: str, key: str) -> None:
+        if key in self.get_tags(name, version):
+            self.call(f"delete tag {key} of {name!r} v{version}",
+                      lambda: self.client.delete_model_version_tag(name, version, key))
+
+    @staticmethod
+    def _ref(mv) -> ModelVersionRef:
+        return ModelVersionRef(
+            name=mv.name, version=str(mv.version), run_id=mv.run_id, source=mv.source,
+            aliases=tuple(getattr(mv, "aliases", ()) or ()), tags=dict(mv.tags or {}),
+        )
+
+
+def _is_connection_error(err: Exception) -> bool:
+    text = str(err)
+    return any(s in text for s in ("Max retries exceeded", "Connection refused",
+                                   "ConnectionError", "Failed to establish"))
+
+
+def registry_from_config(tracking_uri: str | None, config) -> Registry:
+    """A Registry with the retry policy from `RegistryConfig`."""
+    return Registry(tracking_uri=tracking_uri, retries=config.retries,
+                    backoff_seconds=config.backoff_seconds)

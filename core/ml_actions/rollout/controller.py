@@ -1,0 +1,318 @@
+"""The canary rollout: a small state machine whose state lives in MLflow version tags.
+
+load candidate into the canary slot -> for each step: set the weight, evaluate every
+`analysis.interval`, advance once the step's interval has passed with a passing evaluation ->
+bake at 100 % -> promote (target, then `champion` / `previous-champion` aliases). A failure
+beyond the failure limits rolls back (traffic first, then registry); a sample-ratio mismatch or
+an inconclusive step past its timeout aborts; Prometheus errors fail safe (roll back, or hold
+for `hold_timeout`). Every transition is written to the candidate's `rollout.*` tags first, so
+a killed runner can `--resume`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ml_actions.config.settings import Config
+from ml_actions.errors import InfrastructureError, MlActionsError
+from ml_actions.registry import ModelVersionRef, Registry
+from ml_actions.rollout.analysis.checks import CanaryAnalysis, Evaluation, iso
+from ml_actions.rollout.analysis.prometheus_reader import QueryError
+from ml_actions.rollout.budget import Budget, check_budget, planned_looks
+from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
+from ml_actions.rollout.state import RolloutState, decision_digest, now_iso
+from ml_actions.targets.base import DeploymentTarget
+
+# The shortest window a step is judged on once its data has started (seconds).
+MIN_WINDOW_SECONDS = 0.5
+
+Publish = Callable[[str, float, list], None]
+
+
+@dataclass
+class RolloutStep:
+    """One traffic step (or the bake) with every evaluation made during it."""
+
+    index: int
+    weight: float
+    phase: str  # step | bake
+    start: str
+    end: str | None = None
+    verdict: str = "running"  # passed | failed | aborted | error
+    evaluations: list[Evaluation] = field(default_factory=list)
+
+
+@dataclass
+class RolloutResult:
+    result: str  # promoted | rolled_back | aborted
+    model_name: str
+    candidate_version: str
+    stable_version: str | None
+    final_weight: float
+    reason: str
+    steps: list[RolloutStep]
+    budget: Budget
+    started_at: str
+    ended_at: str = ""
+    rollback_seconds: float | None = None
+    detection_seconds: float | None = None
+    rollback: RollbackResult | None = None
+    validation_check: str = "passed"
+    resumed: bool = False
+    environment: str = ""
+    config_digest: str = ""
+    failures: int = 0
+
+
+class StepOutcome(Exception):
+    """Leaves the step loop with a decision: rollback or abort, and why."""
+
+    def __init__(self, decision: str, reason: str):
+        super().__init__(reason)
+        self.decision, self.reason = decision, reason
+
+
+class Rollout:
+    """Drives one candidate through the schedule on a target, judged by `analysis`."""
+
+    def __init__(self, config: Config, registry: Registry, target: DeploymentTarget,
+                 analysis: CanaryAnalysis, model_name: str,
+                 log: Callable[[str], None] = print, publish: Publish | None = None):
+        self.config, self.registry, self.target = config, registry, target
+        self.analysis, self.model_name, self.log = analysis, model_name, log
+        self.publish = publish or (lambda status, weight, checks: None)
+        self.budget = check_budget(config.canary, config.analysis)
+        self._saved: dict[str, str] = {}
+        if analysis is not None:
+            analysis.plan_looks(planned_looks(config))
+
+    # -- durable state ----------------------------------------------------------------------
+    def save(self, version: str, state: RolloutState) -> None:
+        """Write the tags that changed since the last save (one registry call per tag)."""
+        state.updated_at = now_iso()
+        tags = state.to_tags()
+        changed = {k: v for k, v in tags.items() if self._saved.get(k) != v}
+        self.registry.set_tags(self.model_name, version, changed)
+        self._saved = tags
+
+    # -- the machine --------------------------------------------------------------------------
+    def run(self, candidate: ModelVersionRef, state: RolloutState,
+            resumed: bool = False) -> RolloutResult:
+        result = RolloutResult("aborted", self.model_name, candidate.version,
+                               state.stable_version or None, 0.0, "", [], self.budget,
+                               state.started_at or now_iso(),
+                               validation_check=state.validation_check, resumed=resumed,
+                               environment=self.config.environment,
+                               config_digest=self.config.digest())
+        self._saved = state.to_tags()  # prepare() wrote it, or --resume read it
+        self.registry.set_alias(self.model_name, self.config.registry.canary_alias,
+                                candidate.version)
+        try:
+            self._load(candidate, state, resumed)
+            phase = state.phase
+            if phase not in ("bake", "promoting"):
+                for index in range(state.step_index, len(state.steps)):
+                    self._run_step(candidate, state, result, index, state.steps[index], "step",
+                                   self.config.canary.interval_seconds)
+            if phase != "promoting":
+                self._run_step(candidate, state, result, len(state.steps) - 1, 100.0, "bake",
+                               self.config.canary.bake_seconds)
+            self._promote(candidate, state, result)
+        except StepOutcome as outcome:
+            self._stop(candidate, state, result, outcome)
+        except MlActionsError as err:  # the target or the registry failed mid-rollout
+            self._emergency_stop(candidate, state, result, err)
+            raise
+        result.ended_at = now_iso()
+        result.failures = state.failures
+        return result
+
+    def _load(self, candidate: ModelVersionRef, state: RolloutState, resumed: bool) -> None:
+        slot = self.target.state().slot("canary")
+        if resumed and slot.status == "ready" and slot.model_version == candidate.version:
+            self.log(f"resuming: v{candidate.version} is still warm in the canary slot")
+            return
+        state.phase = "loading"
+        self.save(candidate.version, state)
+        self.publish("initializing", 0.0, [])
+        self.log(f"loading {candidate.uri} into the canary slot")
+        loaded = self.target.load("canary", candidate.uri, wait=True,
+                                  timeout=self.config.canary.warmup_seconds)
+        if loaded.status != "ready":
+            raise StepOutcome("abort", f"the canary slot did not become ready "
+                                       f"({loaded.status}: {loaded.error})")
+
+    def _run_step(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
+                  index: int, weight: float, phase: str, duration: float) -> None:
+        cfg = self.config.analysis
+        self.target.set_canary_weight(weight)
+        start = time.time()
+        baseline = self._baseline_at(result, weight, start)
+        state.phase, state.step_index, state.weight = phase, index, weight
+        state.step_started_at = iso(start)
+        self.save(candidate.version, state)
+        status = "baking" if phase == "bake" else "progressing"
+        self.publish(status, weight, [])
+        step = RolloutStep(index, weight, phase, iso(start))
+        result.steps.append(step)
+        result.final_weight = weight
+        self.log(f"{phase} {index + 1}/{len(state.steps)}: {weight:g}% to v{candidate.version}"
+                 f" for {duration:g} s")
+        interval, window = cfg.seconds("interval"), cfg.seconds("query_window")
+        give_up = start + duration + cfg.seconds("inconclusive_timeout")
+        first_error: float | None = None
+        data_start: float | None = None
+        next_eval = start + interval
+        while True:
+            time.sleep(max(0.0, next_eval - time.time()))
+            now = time.time()
+            data_start = data_start or self._data_start(weight, start, now)
+            if data_start is None or now - data_start < MIN_WINDOW_SECONDS:
+                # Never widen the window past data_start: the scrape before it counted
+                # requests routed at the old weight (a false sample-ratio mismatch).
+                evaluation = Evaluation(iso(now), weight, 0.0, "inconclusive", error=(
+                    "waiting for Prometheus to scrape the new weight"))
+            else:
+                evaluation = self.analysis.evaluate(
+                    candidate.version, state.stable_version or None, weight,
+                    min(window, now - data_start), at=now, baseline_at=baseline)
+            step.evaluations.append(evaluation)
+            self.publish(status, weight, evaluation.checks)
+            self.log(f"  {evaluation.at} {evaluation.verdict}: " + ", ".join(
+                f"{c.name}={c.verdict}" for c in evaluation.checks) + (
+                f" {evaluation.error}" if evaluation.error else ""))
+            first_error = self._judge(candidate, state, step, evaluation, now, start,
+                                      first_error, result)
+            if now >= start + duration and evaluation.verdict == "pass":
+                step.end, step.verdict = iso(time.time()), "passed"
+                return
+            if now >= give_up:
+                decision = "rollback" if cfg.on_inconclusive == "rollback" else "abort"
+                step.verdict = "failed" if decision == "rollback" else "aborted"
+                raise StepOutcome(decision, f"step at {weight:g}% stayed {evaluation.verdict} "
+                                            f"past analysis.inconclusive_timeout")
+            next_eval += interval
+            while next_eval < time.time():
+                next_eval += interval
+
+    def _data_start(self, weight: float, start: float, now: float) -> float | None:
+        """When this step's data begins: the first scrape that saw the new weight.
+
+        Targets that export no weight gauge fall back to one scrape interval (and a margin)
+        after the flip, once three scrape intervals have passed.
+        """
+        scrape = self.config.analysis.seconds("scrape_interval")
+        try:
+            seen = self.analysis.reader.weight_scraped_at(weight, now)
+        except QueryError:
+            seen = None  # the evaluation itself will meet the error and fail safe
+        if seen is not None and seen >= start:
+            return seen
+        if now - start >= 3 * scrape + 1:
+            return start + scrape + 0.25
+        return None
+
+    def _baseline_at(self, result: RolloutResult, weight: float, start: float) -> float | None:
+        """At 100 % stable serves nothing: compare with its last window before the flip."""
+        if weight < 100:
+            return None
+        for step in result.steps:
+            if step.weight >= 100:
+                return _parse_iso(step.start)
+        return start
+
+    def _judge(self, candidate: ModelVersionRef, state: RolloutState, step: RolloutStep,
+               evaluation: Evaluation, now: float, start: float, first_error: float | None,
+               result: RolloutResult) -> float | None:
+        cfg = self.config.analysis
+        if evaluation.verdict == "error":
+            step.verdict = "error"
+            if cfg.on_query_error == "rollback":
+                result.detection_seconds = now - start
+                raise StepOutcome("rollback", f"fail-safe: {evaluation.error}")
+            first_error = first_error or now
+            if now - first_error >= cfg.seconds("hold_timeout"):
+                result.detection_seconds = now - start
+                raise StepOutcome("rollback", f"fail-safe after holding "
+                                              f"{cfg.hold_timeout}: {evaluation.error}")
+            return first_error
+        if evaluation.verdict == "halt":
+            step.verdict = "aborted"
+            reasons = "; ".join(c.message for c in evaluation.failing())
+            raise StepOutcome("abort", f"analysis halted as untrustworthy: {reasons}")
+        if evaluation.verdict == "fail":
+            state.failures += 1
+            state.consecutive_failures += 1
+            state.last_decision = decision_digest(evaluation.failing())
+            if (state.failures >= cfg.failure_limit
+                    or state.consecutive_failures >= cfg.consecutive_failure_limit):
+                step.verdict = "failed"
+                result.detection_seconds = now - start
+                reasons = "; ".join(f"{c.name}: {c.message}" for c in evaluation.failing())
+                raise StepOutcome("rollback", reasons)  # traffic first: _stop saves the tags
+            self.save(candidate.version, state)
+        elif evaluation.verdict == "pass" and state.consecutive_failures:
+            state.consecutive_failures = 0
+            self.save(candidate.version, state)
+        return None
+
+    # -- endings ------------------------------------------------------------------------------
+    def _stop(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
+              outcome: StepOutcome) -> None:
+        if result.steps and result.steps[-1].end is None:
+            result.steps[-1].end = iso(time.time())
+        try:
+            seconds = remove_canary(self.target, timeout=self.config.canary.warmup_seconds)
+        except Exception as err:  # noqa: BLE001 - recorded, then surfaced as exit 2
+            raise InfrastructureError(
+                f"rolling back failed ({err}); the canary may still take traffic: run "
+                "ml-actions rollback now"
+            ) from err
+        status = "rolled_back" if outcome.decision == "rollback" else "aborted"
+        took = "" if seconds is None else f" (traffic 100% stable after {seconds:.3f} s)"
+        self.log(f"{status}: {outcome.reason}{took}")
+        result.result, result.reason, result.final_weight = status, outcome.reason, 0.0
+        result.rollback_seconds = seconds
+        self.save(candidate.version, state)  # failures and the last decision, after traffic
+        record_canary_rollback(self.registry, self.config.registry, self.model_name,
+                               candidate.version, outcome.reason, status)
+        self.publish(status, 0.0, [])
+        if seconds is not None:
+            result.rollback = RollbackResult("canary_removed", result.stable_version,
+                                             candidate.version, outcome.reason, seconds, 0.0,
+                                             True, now_iso())
+
+    def _emergency_stop(self, candidate: ModelVersionRef, state: RolloutState,
+                        result: RolloutResult, err: Exception) -> None:
+        """Fail safe when we can no longer judge: the canary leaves traffic if possible."""
+        try:
+            self._stop(candidate, state, result,
+                       StepOutcome("abort", f"rollout stopped by an error: {err}"))
+        except Exception as second:  # noqa: BLE001 - the first error is the one reported
+            self.log(f"could not take the canary out of traffic after the error: {second}")
+
+    def _promote(self, candidate: ModelVersionRef, state: RolloutState,
+                 result: RolloutResult) -> None:
+        aliases = self.config.registry
+        state.phase = "promoting"
+        self.save(candidate.version, state)
+        self.target.promote()
+        champion = self.registry.find_alias(self.model_name, aliases.champion_alias)
+        old = (champion.version if champion else None) or state.stable_version
+        if old and old != candidate.version:
+            self.registry.set_alias(self.model_name, aliases.previous_champion_alias, old)
+        self.registry.set_alias(self.model_name, aliases.champion_alias, candidate.version)
+        self.registry.delete_alias(self.model_name, aliases.canary_alias)
+        state.status, state.phase, state.weight = "promoted", "done", 100.0
+        self.save(candidate.version, state)
+        self.publish("promoted", 100.0, [])
+        result.result, result.final_weight = "promoted", 100.0
+        result.reason = f"every step passed; v{candidate.version} is now @{aliases.champion_alias}"
+        self.log(result.reason)
+
+
+def _parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()

@@ -1,0 +1,134 @@
+"""The gateway's ASGI application: health, metrics, predictions and the admin API.
+
+`create_app` wires config -> registry loader -> slots -> endpoints. The SparkSession is made
+on the first Spark model only (one per process), so a gateway serving scikit-learn models
+never starts a JVM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ml_actions.config.gateway import GatewayConfig
+from ml_actions.serving import admin_api
+from ml_actions.serving.admin_auth import AdminAuth
+from ml_actions.serving.gateway_metrics import GatewayMetrics
+from ml_actions.serving.model_loading import ModelRef, ServedModel, load_served_model
+from ml_actions.serving.prediction import predict
+from ml_actions.serving.slot_manager import Loader, SlotManager
+from ml_actions.serving.state_store import StateStore
+
+log = logging.getLogger("ml_actions.gateway")
+
+
+@dataclass
+class Gateway:
+    config: GatewayConfig
+    manager: SlotManager
+    metrics: GatewayMetrics
+    auth: AdminAuth
+
+
+def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None) -> Loader:
+    """Load `models:/...` URIs from the MLflow registry at `tracking_uri`."""
+    import mlflow
+
+    from ml_actions.registry import Registry
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    registry = Registry(tracking_uri)
+    spark_lock = threading.Lock()
+
+    def resolve(name: str, reference: str) -> ModelRef:
+        found = registry.resolve(name, reference)
+        return ModelRef(found.name, found.version)
+
+    def spark_provider():
+        from ml_actions.config.settings import SparkConfig
+        from ml_actions.spark import get_spark
+
+        config = spark_config or SparkConfig()
+        # A request batch is small: one partition avoids scheduling tasks for empty slices.
+        conf = {"spark.default.parallelism": "1", **config.conf}
+        with spark_lock:
+            return get_spark(replace(config, conf=conf), app_name="ml-actions-gateway")
+
+    def load(uri: str) -> ServedModel:
+        return load_served_model(uri, resolve, cache_dir, spark_provider)
+
+    return load
+
+
+def create_app(config: GatewayConfig, state_dir: Path, admin_token: str,
+               loader: Loader) -> Starlette:
+    state_dir = Path(state_dir)
+    metrics = GatewayMetrics()
+    executor = ThreadPoolExecutor(config.predict_threads, thread_name_prefix="predict")
+    manager = SlotManager(config, loader, StateStore(state_dir, config.history_limit), metrics,
+                          executor)
+    gateway = Gateway(config, manager, metrics, AdminAuth(admin_token))
+    metrics.set_slots(manager.table.weights(), {})
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "up"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        if manager.ready:
+            stable = manager.table.stable.model
+            return JSONResponse({"status": "ready", "stable": stable.ref.uri})
+        return JSONResponse({"status": "not ready",
+                             "stable": asdict(manager.state.slots["stable"])}, status_code=503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    async def invocations(request: Request) -> JSONResponse:
+        return await predict(gateway, request, "mlflow")
+
+    async def v2_infer(request: Request) -> JSONResponse:
+        return await predict(gateway, request, "v2", request.path_params["name"])
+
+    async def v2_model(request: Request) -> JSONResponse:
+        live = manager.table.stable
+        name = request.path_params["name"]
+        if live is None or live.model.name != name:
+            return JSONResponse({"error": f"model {name!r} is not served here"},
+                                status_code=404)
+        inputs = [{"name": n, "datatype": kind} for n, kind in (live.model.schema or [])]
+        return JSONResponse({"name": name, "versions": [live.model.version],
+                             "platform": f"mlflow-{live.model.flavor}", "inputs": inputs,
+                             "outputs": [{"name": "fraud_probability", "datatype": "FP64"}]})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        manager.restore()
+        yield
+        await manager.close()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    routes = [
+        Route("/healthz", healthz), Route("/readyz", readyz),
+        Route("/v2/health/live", healthz), Route("/v2/health/ready", readyz),
+        Route("/metrics", metrics_endpoint),
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
+        Route("/v2/models/{name}", v2_model),
+    ]
+    routes += [Route(path, admin_api.admin_endpoint(gateway, handler), methods=methods)
+               for path, methods, handler in admin_api.ROUTES]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,98 @@
+"""The gateway's Prometheus metrics: the numbers canary analysis and alerts are built on.
+
+Names and labels are a contract with `core/ml_actions/rollout/analysis/checks.py`,
+`deploy/prometheus/alerts.yml` and the
+Grafana dashboard; change them there too. Each gateway owns its registry (no global state), so
+several gateways can live in one test process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Detail near 0 and 1, where a fraud model's scores live and where a shift matters.
+SCORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
+                 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.9975, 0.999, 1.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
+                   0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+ROLLOUT_STATUSES = ("idle", "initializing", "progressing", "baking", "promoted", "rolled_back",
+                    "failed", "aborted")
+NO_SLOT = "none"  # requests refused before a slot was chosen (malformed, too large)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        disable_created_metrics()  # *_created series only double what Prometheus stores
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("ml_gateway_requests", "Prediction requests by slot and code",
+                                ["slot", "model_version", "code"], registry=r)
+        self.duration = Histogram("ml_gateway_request_duration_seconds",
+                                  "Prediction request latency", ["slot", "model_version"],
+                                  buckets=LATENCY_BUCKETS, registry=r)
+        self.score = Histogram("ml_gateway_fraud_score", "P(fraud) per scored row",
+                               ["slot", "model_version"], buckets=SCORE_BUCKETS, registry=r)
+        self.decisions = Counter("ml_gateway_decisions",
+                                 "Rows per decision at the operating threshold",
+                                 ["slot", "model_version", "decision"], registry=r)
+        self.weight = Gauge("ml_gateway_traffic_weight", "Percent of traffic per slot",
+                            ["slot"], registry=r)
+        self.model_info = Gauge("ml_gateway_model_info", "1 for the model each slot serves",
+                                ["slot", "model_version", "model_name"], registry=r)
+        self.batch_size = Histogram("ml_gateway_batch_size", "Rows per model call",
+                                    buckets=BATCH_BUCKETS, registry=r)
+        self.rollout_status = Gauge("ml_actions_rollout_status",
+                                    "1 for the rollout's current status (state set)",
+                                    ["model_name", "status"], registry=r)
+        self.rollout_weight = Gauge("ml_actions_rollout_weight", "Canary weight of the rollout",
+                                    ["model_name"], registry=r)
+        self.check_value = Gauge("ml_actions_check_value", "Last value of a rollout check",
+                                 ["model_name", "check", "threshold"], registry=r)
+
+    def observe_request(self, slot: str, version: str, code: int, seconds: float | None) -> None:
+        self.requests.labels(slot, version, str(code)).inc()
+        if seconds is not None:
+            self.duration.labels(slot, version).observe(seconds)
+
+    def observe_scores(self, slot: str, version: str, scores, threshold: float) -> None:
+        histogram = self.score.labels(slot, version)
+        fraud = 0
+        for value in scores:
+            histogram.observe(float(value))
+            fraud += value >= threshold
+        if fraud:
+            self.decisions.labels(slot, version, "fraud").inc(int(fraud))
+        if len(scores) - fraud:
+            self.decisions.labels(slot, version, "legit").inc(int(len(scores) - fraud))
+
+    def set_slots(self, weights: dict[str, float], models: dict[str, tuple[str, str]]) -> None:
+        """Publish the routing table: weights per slot, and which model each slot serves."""
+        for slot, weight in weights.items():
+            self.weight.labels(slot).set(weight)
+        self.model_info.clear()
+        for slot, (name, version) in models.items():
+            self.model_info.labels(slot, version, name).set(1)
+
+    def set_rollout(self, model_name: str, status: str, weight: float | None,
+                    checks: list[tuple[str, float, str]]) -> None:
+        for known in ROLLOUT_STATUSES:
+            self.rollout_status.labels(model_name, known).set(1 if known == status else 0)
+        if weight is not None:
+            self.rollout_weight.labels(model_name).set(weight)
+        for labels in list(self.check_value._metrics):  # a new report replaces the old checks
+            if labels[0] == model_name:
+                self.check_value.remove(*labels)
+        for name, value, threshold in checks:
+            self.check_value.labels(model_name, name, threshold).set(value)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,218 @@
+"""Registry model versions turned into one callable: rows in, P(fraud) per row out.
+
+Spark models are loaded through the Spark flavour and read `probability[1]`, because their
+pyfunc returns only the hard label (MLflow issue #6451). Every other model goes through pyfunc
+and gives the positive-class column of its probability output (a 2-column `predict_proba`, or
+a single probability column). The model's signature decides which columns a request needs and
+their types, so a missing or mistyped column is the client's 400, not the model's 500.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_actions.errors import RegistryError
+from ml_actions.serving.protocols import RequestError
+
+URI_PATTERN = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))$")
+NUMERIC = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
+
+
+class ModelOutputError(Exception):
+    """The model answered, but not with probabilities: a fault of the model (5xx)."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def parse_model_uri(uri: str) -> tuple[str, str]:
+    """`models:/name/3` -> ("name", "3"); `models:/name@champion` -> ("name", "@champion")."""
+    match = URI_PATTERN.match(uri.strip()) if isinstance(uri, str) else None
+    if not match:
+        raise RegistryError(f"model_uri {uri!r} is not models:/<name>/<version> or "
+                            "models:/<name>@<alias>")
+    return match["name"], match["version"] or f"@{match['alias']}"
+
+
+def positive_class(output: Any) -> np.ndarray:
+    """P(positive) from a probability output of any of the usual shapes."""
+    if isinstance(output, pd.Series):
+        values = output.to_numpy()
+    elif isinstance(output, pd.DataFrame):
+        if output.shape[1] not in (1, 2):
+            raise ModelOutputError(f"model returned {output.shape[1]} columns; expected a "
+                                   "probability column or a 2-column predict_proba output")
+        values = output.iloc[:, -1].to_numpy()
+    else:
+        values = np.asarray(output)
+        if values.ndim == 2 and values.shape[1] in (1, 2):
+            values = values[:, -1]
+        elif values.ndim != 1:
+            raise ModelOutputError(f"model returned shape {values.shape}; expected (n,), (n, 1) "
+                                   "or (n, 2) probabilities")
+    try:
+        scores = values.astype("float64")
+    except (TypeError, ValueError):
+        raise ModelOutputError("model output is not numeric; log it with "
+                               "pyfunc_predict_fn='predict_proba'") from None
+    if scores.size and (not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1):
+        raise ModelOutputError("model output is not a probability in [0, 1] (a hard label or "
+                               "a raw score?); log it with pyfunc_predict_fn='predict_proba'")
+    return scores
+
+
+class ServedModel:
+    """One loaded model version: its input contract and a `score(frame)` returning P(fraud)."""
+
+    def __init__(self, ref: ModelRef, flavor: str, predict: Callable[[pd.DataFrame], Any],
+                 schema: list[tuple[str, str]] | None, example: pd.DataFrame | None,
+                 local_dir: Path | None = None):
+        self.ref = ref
+        self.flavor = flavor
+        self._predict = predict
+        self.schema = schema
+        self.example = example
+        self.local_dir = local_dir
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def version(self) -> str:
+        return self.ref.version
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The signature's columns in order and type; a mismatch is a `RequestError`."""
+        if not self.schema:
+            return frame
+        missing = [name for name, _ in self.schema if name not in frame.columns]
+        if missing:
+            needed = ", ".join(name for name, _ in self.schema)
+            raise RequestError(f"missing column(s) {', '.join(missing)}; model "
+                               f"{self.ref.uri} needs {needed}")
+        columns = {}
+        for name, kind in self.schema:
+            column = frame[name]
+            target = NUMERIC.get(kind)
+            if target is not None and column.dtype == target:  # the common case: no work
+                columns[name] = column
+                continue
+            try:
+                if target is not None:
+                    column = pd.to_numeric(column, errors="raise")
+                    if column.isna().any():
+                        raise ValueError("null value")
+                    column = column.astype(target)
+                elif kind == "string":
+                    column = column.astype(str)
+                elif kind == "boolean":
+                    column = column.astype(bool)
+            except (ValueError, TypeError) as err:
+                raise RequestError(f"column {name!r}: expected {kind} values ({err})") from None
+            columns[name] = column
+        return pd.DataFrame(columns, copy=False)
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        scores = positive_class(self._predict(frame))
+        if len(scores) != len(frame):
+            raise ModelOutputError(f"model returned {len(scores)} scores for {len(frame)} rows")
+        return scores
+
+    def warmup_frame(self, rows: int) -> pd.DataFrame | None:
+        """Rows to warm the model with: its input example, else values made from the schema."""
+        base = self.example
+        if base is None and self.schema:
+            fill = {"string": "warmup", "boolean": False, "datetime": pd.Timestamp(0)}
+            base = pd.DataFrame([{n: fill.get(k, 0) for n, k in self.schema}])
+        if base is None or base.empty:
+            return None
+        return self.prepare(pd.concat([base] * max(1, rows // len(base) + 1)).head(rows)
+                            .reset_index(drop=True))
+
+    def release(self) -> None:
+        if self.local_dir is not None:
+            shutil.rmtree(self.local_dir, ignore_errors=True)
+
+
+def _schema_of(mlmodel) -> list[tuple[str, str]] | None:
+    signature = mlmodel.signature
+    if signature is None or signature.inputs is None or not signature.inputs.has_input_names():
+        return None
+    columns = []
+    for spec in signature.inputs.inputs:
+        kind = getattr(spec.type, "name", str(spec.type))
+        columns.append((spec.name, str(kind).lower()))
+    return columns
+
+
+def _example_of(mlmodel, local: Path) -> pd.DataFrame | None:
+    try:
+        example = mlmodel.load_input_example(str(local))
+    except Exception:  # noqa: BLE001 - a broken example only costs the warm-up its data
+        return None
+    return example if isinstance(example, pd.DataFrame) else None
+
+
+def _spark_predict(local: Path, schema: list[tuple[str, str]] | None,
+                   spark_provider: Callable[[], Any]) -> Callable[[pd.DataFrame], Any]:
+    import mlflow.spark
+    from pyspark.ml.functions import vector_to_array
+
+    spark = spark_provider()
+    pipeline = mlflow.spark.load_model(str(local))
+    ddl = None
+    if schema:
+        types = {"double": "double", "float": "float", "long": "bigint", "integer": "int",
+                 "string": "string", "boolean": "boolean", "datetime": "timestamp"}
+        ddl = ", ".join(f"`{n}` {types.get(k, 'string')}" for n, k in schema)
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        scored = pipeline.transform(spark.createDataFrame(frame, schema=ddl))
+        if "probability" not in scored.columns:
+            raise ModelOutputError("the Spark model has no `probability` column; end the "
+                                   "pipeline with a probabilistic classifier")
+        rows = scored.select(vector_to_array("probability")[1].alias("p")).toPandas()
+        return rows["p"].to_numpy()
+
+    return predict
+
+
+def load_served_model(uri: str, resolve: Callable[[str, str], ModelRef], cache_dir: Path,
+                      spark_provider: Callable[[], Any]) -> ServedModel:
+    """Resolve `uri` in the registry, download it once, and build its scoring callable."""
+    import mlflow
+    from mlflow.models import Model
+
+    name, reference = parse_model_uri(uri)
+    ref = resolve(name, reference)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    local = Path(tempfile.mkdtemp(prefix=f"{ref.name}-{ref.version}-", dir=cache_dir))
+    try:
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=str(local)))
+        mlmodel = Model.load(str(path / "MLmodel"))
+        schema, example = _schema_of(mlmodel), _example_of(mlmodel, path)
+        if "spark" in mlmodel.flavors:
+            predict = _spark_predict(path, schema, spark_provider)
+            return ServedModel(ref, "spark", predict, schema, example, local)
+        pyfunc = mlflow.pyfunc.load_model(str(path))
+        return ServedModel(ref, "pyfunc", pyfunc.predict, schema, example, local)
+    except BaseException:
+        shutil.rmtree(local, ignore_errors=True)
+        raise

@@ -1,0 +1,115 @@
+"""The prediction endpoints: parse, route, score in a batch, answer with P(fraud) per row.
+
+A request reads the routing table once, so it finishes on the model it was routed to even if
+a swap happens meanwhile. Client mistakes are 400/404/413 with a reason; an exception in the
+model is a 500 for that request only; both are counted in `ml_gateway_requests_total`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ml_actions.serving.gateway_metrics import NO_SLOT
+from ml_actions.serving.protocols import (
+    ParsedRequest,
+    RequestError,
+    decode_json,
+    parse_invocations,
+    parse_v2_infer,
+    v2_response,
+)
+from ml_actions.serving.routing import routing_key_of
+
+if TYPE_CHECKING:
+    from ml_actions.serving.app import Gateway
+
+log = logging.getLogger("ml_actions.gateway")
+DRAIN_LIMIT = 64 * 1024 * 1024  # read at most this much of an oversized body before the 413
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or a 413 once it passes `limit` bytes (read to the end so the client sees it)."""
+    declared = request.headers.get("content-length", "")
+    too_big = declared.isdigit() and int(declared) > limit
+    if too_big and int(declared) > DRAIN_LIMIT:
+        raise RequestError(f"body of {declared} bytes exceeds the limit of {limit} bytes", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > DRAIN_LIMIT:
+            break
+    if too_big or size > limit:
+        raise RequestError(f"body of {size} bytes exceeds the limit of {limit} bytes "
+                           "(gateway.max_body_bytes)", 413)
+    return b"".join(chunks)
+
+
+def error_response(status: int, reason: str, code: str) -> JSONResponse:
+    return JSONResponse({"error_code": code, "message": reason}, status_code=status)
+
+
+def _routing_key(gateway: Gateway, request: Request, parsed: ParsedRequest) -> str | None:
+    field = gateway.config.routing_key
+    first = None
+    if field and field in parsed.frame.columns:
+        first = {field: parsed.frame[field].iloc[0]}
+    return routing_key_of(request.headers.get("x-routing-key"), first, field)
+
+
+async def predict(gateway: Gateway, request: Request, protocol: str,
+                  model_name: str | None = None) -> JSONResponse:
+    started = time.perf_counter()
+    metrics, config = gateway.metrics, gateway.config
+    try:
+        payload = decode_json(await read_body(request, config.max_body_bytes))
+        if protocol == "v2":
+            parsed = parse_v2_infer(payload, config.max_rows_per_request)
+        else:
+            parsed = parse_invocations(payload, config.max_rows_per_request)
+    except RequestError as err:
+        metrics.observe_request(NO_SLOT, "", err.status, None)
+        return error_response(err.status, err.reason, "BAD_REQUEST")
+    slot, live = gateway.manager.table.pick(_routing_key(gateway, request, parsed))
+    if live is None:
+        metrics.observe_request(NO_SLOT, "", 503, None)
+        return error_response(503, "no model is loaded in the stable slot yet; POST "
+                              "/admin/load and wait for GET /readyz", "NOT_READY")
+    model = live.model
+    if model_name is not None and model_name != model.name:
+        metrics.observe_request(NO_SLOT, "", 404, None)
+        return error_response(404, f"model {model_name!r} is not served here; this gateway "
+                              f"serves {model.name!r}", "NOT_FOUND")
+    headers = {"X-Model-Variant": slot, "X-Model-Version": model.version,
+               "X-Model-Name": model.name}
+    try:
+        frame = model.prepare(parsed.frame)
+        scores = await live.batcher.score(frame)
+    except RequestError as err:
+        metrics.observe_request(slot, model.version, err.status,
+                                time.perf_counter() - started)
+        return JSONResponse({"error_code": "BAD_REQUEST", "message": err.reason},
+                            status_code=err.status, headers=headers)
+    except Exception as err:  # noqa: BLE001 - the model failed this request, not the gateway
+        log.warning("model %s in %s raised %s: %s", model.ref.uri, slot,
+                    type(err).__name__, str(err)[:300])
+        metrics.observe_request(slot, model.version, 500, time.perf_counter() - started)
+        return JSONResponse({"error_code": "MODEL_ERROR",
+                             "message": f"model {model.ref.uri} failed: {type(err).__name__}"},
+                            status_code=500, headers=headers)
+    values = [float(v) for v in scores]
+    metrics.observe_scores(slot, model.version, values, config.decision_threshold)
+    metrics.observe_request(slot, model.version, 200, time.perf_counter() - started)
+    if protocol == "v2":
+        return JSONResponse(v2_response(model.name, model.version, values, parsed.request_id),
+                            headers=headers)
+    threshold = config.decision_threshold
+    return JSONResponse({"predictions": values,
+                         "decisions": ["fraud" if v >= threshold else "legit" for v in values]},
+                        headers=headers)

@@ -1,0 +1,65 @@
+"""The wire contract between the gateway and the targets that drive it.
+
+`serving/` (the gateway) and `targets/` (what a rollout drives) never import each other: both
+import this module, so the slot names, the state document the admin API returns and the
+variable that holds the admin token are defined exactly once.
+
+Slots: `stable` takes (100 - canary_weight) % of traffic, `canary` the rest, `previous` is the
+last stable kept warm after a promotion so a rollback is a pointer swap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+ADMIN_TOKEN_ENV = "ML_ACTIONS_ADMIN_TOKEN"
+STABLE, CANARY, PREVIOUS = "stable", "canary", "previous"
+SLOTS = (STABLE, CANARY, PREVIOUS)
+
+
+@dataclass
+class SlotState:
+    """What one slot holds."""
+
+    model_uri: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    status: str = "empty"  # empty | loading | ready | failed
+    error: str | None = None
+    loaded_at: str | None = None
+    # The last model asked for: while `loading` it is on its way in; when `failed`, it is the
+    # one that failed, and `model_uri` (if any) is the model that kept serving.
+    requested_uri: str | None = None
+    flavor: str | None = None  # spark | pyfunc
+
+    @property
+    def serving(self) -> bool:
+        """True when the slot holds a warmed model that can take traffic."""
+        return self.model_uri is not None and self.status != "empty"
+
+
+@dataclass
+class TargetState:
+    """A snapshot of the target: its slots, the canary weight and the last change."""
+
+    slots: dict[str, SlotState] = field(default_factory=dict)
+    canary_weight: float = 0.0
+    updated_at: str | None = None
+    updated_by: str | None = None
+    history: list[dict] = field(default_factory=list)
+
+    def slot(self, name: str) -> SlotState:
+        return self.slots.get(name) or SlotState()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TargetState:
+        """The inverse of `to_dict`; unknown keys (a newer writer) are ignored."""
+        known = {f.name for f in fields(SlotState)}
+        slots = {name: SlotState(**{k: v for k, v in (raw or {}).items() if k in known})
+                 for name, raw in (data.get("slots") or {}).items()}
+        return cls(slots=slots, canary_weight=float(data.get("canary_weight") or 0.0),
+                   updated_at=data.get("updated_at"), updated_by=data.get("updated_by"),
+                   history=list(data.get("history") or []))

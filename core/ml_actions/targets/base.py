@@ -1,0 +1,53 @@
+"""The interface a canary rollout and a rollback drive; nothing above it knows the target's kind.
+
+The slots and the state it reports are the gateway's wire contract (`ml_actions.serving_contract`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from ml_actions.serving_contract import SLOTS, SlotState, TargetState
+
+__all__ = ["SLOTS", "DeploymentTarget", "SlotState", "TargetState"]
+
+
+class DeploymentTarget(ABC):
+    """Everything a rollout may do to a serving target."""
+
+    @abstractmethod
+    def state(self) -> TargetState:
+        """The current slots and weight."""
+
+    @abstractmethod
+    def load(self, slot: str, model_uri: str, wait: bool = True,
+             timeout: float = 300.0) -> SlotState:
+        """Load and warm `model_uri` into `slot`; with `wait`, return once it is ready or failed."""
+
+    @abstractmethod
+    def set_canary_weight(self, weight: float) -> None:
+        """Send `weight` % (0-100) of traffic to the canary slot."""
+
+    @abstractmethod
+    def promote(self) -> None:
+        """Canary becomes stable; the old stable is kept warm as `previous`."""
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Canary weight 0 and unload it, or, with no canary, `previous` back to stable."""
+
+    # -- optional capabilities: a target without them says so, and callers skip them ------
+    exports_rollout_metrics: bool = False
+
+    def publish_rollout_metrics(self, status: str, weight: float | None,  # noqa: B027
+                                checks: list[dict], model_name: str = "") -> None:
+        """Expose a rollout's status, weight and check values where dashboards read them.
+
+        Only meaningful when `exports_rollout_metrics` is true; the default does nothing.
+        """
+
+    def release_previous(self) -> None:  # noqa: B027 - optional, a no-op by default
+        """Drop the warm `previous` model once a rollback to it is no longer wanted.
+
+        A target that keeps no previous model has nothing to release.
+        """
