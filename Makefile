@@ -17,6 +17,7 @@ test-fast: setup
 
 lint: setup
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 demo: setup
 	$(PY) -m demo

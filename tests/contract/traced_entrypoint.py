@@ -13,11 +13,12 @@ import os
 import sys
 
 import ml_actions.cli.main as cli
+from ml_actions.cli import declarations
 
 READ: set[str] = set()
 
 
-class TracedInputs(cli.Inputs):
+class TracedInputs(declarations.Inputs):
     def __getattr__(self, item):
         READ.add(item)
         return super().__getattr__(item)

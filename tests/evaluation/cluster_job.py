@@ -13,10 +13,11 @@ import sys
 from pyspark.sql import functions as F
 
 from ml_actions.config.settings import load_config
+from ml_actions.report_documents import to_jsonable
 from ml_actions.spark import get_spark
-from ml_actions.validation.evaluation import evaluate_scores, load_test_data
+from ml_actions.validation.evaluation import evaluate_scores
 from ml_actions.validation.gates import decide
-from ml_actions.validation.results import to_jsonable
+from ml_actions.validation.test_data import load_test_data
 
 
 def main(master: str, out_dir: str) -> None:

@@ -8,8 +8,9 @@ from sklearn import metrics as skm
 
 from ml_actions.errors import ConfigurationError, DataError
 from ml_actions.validation import paired_statistics as stats
-from ml_actions.validation.evaluation import evaluate_scores, load_test_data
+from ml_actions.validation.evaluation import evaluate_scores
 from ml_actions.validation.gates import decide
+from ml_actions.validation.test_data import load_test_data
 from tests.evaluation.conftest import fraud_scores
 
 pytestmark = pytest.mark.integration

@@ -13,23 +13,16 @@ only when key columns are declared. Nothing is collected but one row of counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ml_actions.check_result import CheckResult
 from ml_actions.data.schema import (
     FLOATING,
     ColumnSpec,
     DataSchema,
-    load_schema_file,
     numeric_type,
-    schema_from_signature,
     type_compatible,
 )
-from ml_actions.errors import ConfigurationError, DataError, first_line
-from ml_actions.validation.results import CheckResult
-
-FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".orc": "orc",
-           ".parquet": "parquet"}
 
 
 @dataclass
@@ -38,24 +31,6 @@ class DataValidationResult:
     checks: list[CheckResult]
     rows: int
     columns: list[dict[str, str]]  # name, type as read
-
-
-def read_dataset(spark, uri: str):
-    """Any URI Spark reads; the format from the suffix (a folder: Parquet)."""
-    local = Path(uri.removeprefix("file://"))
-    if "://" not in uri.removeprefix("file://") and not local.exists():
-        raise DataError(f"--data: {uri} does not exist; pass the path of a Parquet or CSV file")
-    fmt = FORMATS.get(local.suffix.lower(), "parquet")
-    reader = spark.read.option("header", "true").option("inferSchema", "true") \
-        if fmt == "csv" else spark.read
-    try:
-        frame = reader.format(fmt).load(uri)
-        frame.schema  # noqa: B018 - forces the read of the footer/schema
-    except Exception as err:  # Spark's AnalysisException / Py4JJavaError have no common base
-        first = first_line(err)
-        raise DataError(f"--data: cannot read {uri} as {fmt} ({first}); check the path and "
-                        "the file format") from None
-    return frame
 
 
 @dataclass
@@ -212,55 +187,3 @@ def _duplicate_check(frame, keys: list[str], types: dict[str, str]) -> CheckResu
     return CheckResult("keys.duplicates", "fail" if n else "pass", n, 0,
                        f"{n} duplicated key(s) over {int(dupes['rows'] or 0)} rows"
                        f" on ({', '.join(keys)})", details={"keys": keys})
-
-
-@dataclass
-class DataValidationRequest:
-    data: str
-    schema_path: str | None = None
-    model_name: str | None = None
-    model_version: str | None = None
-    label_column: str | None = None
-    config_path: str | None = None
-    environment: str | None = None
-    tracking_uri: str | None = None
-    report_dir: str = "."
-
-
-def run_data_validation(request: DataValidationRequest) -> tuple[dict[str, Any], str, Path]:
-    """Config -> schema -> data -> checks -> report files; returns (report, markdown, json)."""
-    import time
-
-    from ml_actions.config.settings import load_config
-    from ml_actions.registry import registry_from_config
-    from ml_actions.spark import get_spark
-    from ml_actions.validation.report import (
-        DATA_REPORT_STEM,
-        build_data_report,
-        render_data_markdown,
-        write_reports,
-    )
-
-    started = time.monotonic()
-    config = load_config(request.config_path, request.environment)
-    if request.schema_path:
-        schema = load_schema_file(Path(request.schema_path), config.environment)
-    elif request.model_name:
-        registry = registry_from_config(request.tracking_uri or config.tracking_uri,
-                                        config.registry)
-        version = request.model_version or f"@{config.registry.challenger_alias}"
-        schema = schema_from_signature(registry, request.model_name, version)
-    else:
-        raise ConfigurationError("validate-data needs a schema: pass --schema FILE.yaml, or "
-                                 "--model-name (and --model-version) to use the model's signature")
-    rules = effective_rules(schema, config.data_validation, request.label_column)
-    frame = read_dataset(get_spark(config.spark), request.data)
-    loaded = time.monotonic()
-    result = validate(frame, schema, rules)
-    timings = {"load_seconds": loaded - started, "checks_seconds": time.monotonic() - loaded,
-               "total_seconds": time.monotonic() - started}
-    report = build_data_report(result, request.data, schema.source, rules.label_column,
-                               config.environment, config.digest(), timings)
-    markdown = render_data_markdown(report)
-    json_path, _ = write_reports(report, markdown, Path(request.report_dir), DATA_REPORT_STEM)
-    return report, markdown, json_path

@@ -10,7 +10,6 @@ same alert re-sent by Alertmanager (same fingerprint) within `dedup_window` roll
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -24,10 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ml_actions.bearer_auth import bearer_token_matches
 from ml_actions.config.rollout import AlertRelayConfig
 from ml_actions.errors import MlActionsError
 from ml_actions.rollout.rollback import RollbackResult
-from ml_actions.rollout.state import now_iso
+from ml_actions.timestamps import now_iso
 
 log = logging.getLogger("ml_actions.alert_relay")
 
@@ -70,8 +70,7 @@ class AlertRelay:
         self._dedup = parse_duration(self.config.dedup_window, "alert_relay.dedup_window")
 
     def authorized(self, header: str | None) -> bool:
-        expected = f"Bearer {self.token}".encode()
-        return bool(self.token) and hmac.compare_digest((header or "").encode(), expected)
+        return bearer_token_matches(header, self.token)
 
     def wanted(self, alert: dict) -> bool:
         labels = alert.get("labels") or {}

@@ -13,66 +13,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from ml_actions.config.settings import Config
 from ml_actions.errors import InfrastructureError, MlActionsError
 from ml_actions.registry import ModelVersionRef, Registry
-from ml_actions.rollout.analysis.checks import CanaryAnalysis, Evaluation, iso
+from ml_actions.rollout.analysis.checks import CanaryAnalysis, Evaluation
 from ml_actions.rollout.analysis.prometheus_reader import QueryError
-from ml_actions.rollout.budget import Budget, check_budget, planned_looks
+from ml_actions.rollout.budget import check_budget, planned_looks
+from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
-from ml_actions.rollout.state import RolloutState, decision_digest, now_iso
+from ml_actions.rollout.state import RolloutState, decision_digest
 from ml_actions.targets.base import DeploymentTarget
+from ml_actions.timestamps import epoch_from_iso, iso_from_epoch, now_iso
 
 # The shortest window a step is judged on once its data has started (seconds).
 MIN_WINDOW_SECONDS = 0.5
 
 Publish = Callable[[str, float, list], None]
-
-
-@dataclass
-class RolloutStep:
-    """One traffic step (or the bake) with every evaluation made during it."""
-
-    index: int
-    weight: float
-    phase: str  # step | bake
-    start: str
-    end: str | None = None
-    verdict: str = "running"  # passed | failed | aborted | error
-    evaluations: list[Evaluation] = field(default_factory=list)
-
-
-@dataclass
-class RolloutResult:
-    result: str  # promoted | rolled_back | aborted
-    model_name: str
-    candidate_version: str
-    stable_version: str | None
-    final_weight: float
-    reason: str
-    steps: list[RolloutStep]
-    budget: Budget
-    started_at: str
-    ended_at: str = ""
-    rollback_seconds: float | None = None
-    detection_seconds: float | None = None
-    rollback: RollbackResult | None = None
-    validation_check: str = "passed"
-    resumed: bool = False
-    environment: str = ""
-    config_digest: str = ""
-    failures: int = 0
-
-
-class StepOutcome(Exception):
-    """Leaves the step loop with a decision: rollback or abort, and why."""
-
-    def __init__(self, decision: str, reason: str):
-        super().__init__(reason)
-        self.decision, self.reason = decision, reason
 
 
 class Rollout:
@@ -152,11 +109,11 @@ class Rollout:
         start = time.time()
         baseline = self._baseline_at(result, weight, start)
         state.phase, state.step_index, state.weight = phase, index, weight
-        state.step_started_at = iso(start)
+        state.step_started_at = iso_from_epoch(start)
         self.save(candidate.version, state)
         status = "baking" if phase == "bake" else "progressing"
         self.publish(status, weight, [])
-        step = RolloutStep(index, weight, phase, iso(start))
+        step = RolloutStep(index, weight, phase, iso_from_epoch(start))
         result.steps.append(step)
         result.final_weight = weight
         self.log(f"{phase} {index + 1}/{len(state.steps)}: {weight:g}% to v{candidate.version}"
@@ -173,7 +130,7 @@ class Rollout:
             if data_start is None or now - data_start < MIN_WINDOW_SECONDS:
                 # Never widen the window past data_start: the scrape before it counted
                 # requests routed at the old weight (a false sample-ratio mismatch).
-                evaluation = Evaluation(iso(now), weight, 0.0, "inconclusive", error=(
+                evaluation = Evaluation(iso_from_epoch(now), weight, 0.0, "inconclusive", error=(
                     "waiting for Prometheus to scrape the new weight"))
             else:
                 evaluation = self.analysis.evaluate(
@@ -187,7 +144,7 @@ class Rollout:
             first_error = self._judge(candidate, state, step, evaluation, now, start,
                                       first_error, result)
             if now >= start + duration and evaluation.verdict == "pass":
-                step.end, step.verdict = iso(time.time()), "passed"
+                step.end, step.verdict = iso_from_epoch(time.time()), "passed"
                 return
             if now >= give_up:
                 decision = "rollback" if cfg.on_inconclusive == "rollback" else "abort"
@@ -221,7 +178,7 @@ class Rollout:
             return None
         for step in result.steps:
             if step.weight >= 100:
-                return _parse_iso(step.start)
+                return epoch_from_iso(step.start)
         return start
 
     def _judge(self, candidate: ModelVersionRef, state: RolloutState, step: RolloutStep,
@@ -263,7 +220,7 @@ class Rollout:
     def _stop(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
               outcome: StepOutcome) -> None:
         if result.steps and result.steps[-1].end is None:
-            result.steps[-1].end = iso(time.time())
+            result.steps[-1].end = iso_from_epoch(time.time())
         try:
             seconds = remove_canary(self.target, timeout=self.config.canary.warmup_seconds)
         except Exception as err:  # noqa: BLE001 - recorded, then surfaced as exit 2
@@ -312,7 +269,3 @@ class Rollout:
         result.result, result.final_weight = "promoted", 100.0
         result.reason = f"every step passed; v{candidate.version} is now @{aliases.champion_alias}"
         self.log(result.reason)
-
-
-def _parse_iso(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 from ml_actions.config.durations import format_duration
-from ml_actions.rollout.controller import RolloutResult
+from ml_actions.report_documents import to_jsonable
+from ml_actions.rollout.results import RolloutResult
 from ml_actions.templating import render
-from ml_actions.validation.results import to_jsonable
 
 REPORT_NAME = "rollout-report.json"
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from ml_actions.config.settings import RegistryConfig
 from ml_actions.errors import InfrastructureError, InputError
 from ml_actions.registry import Registry
-from ml_actions.rollout.state import RolloutState, now_iso
+from ml_actions.rollout.state import RolloutState
 from ml_actions.targets.base import DeploymentTarget, TargetState
+from ml_actions.timestamps import now_iso
 
 ACTIONS = ("canary_removed", "previous_restored", "version_loaded")
 

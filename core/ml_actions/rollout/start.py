@@ -10,8 +10,9 @@ from __future__ import annotations
 from ml_actions.config.settings import Config
 from ml_actions.errors import InputError
 from ml_actions.registry import ModelVersionRef, Registry
-from ml_actions.rollout.state import RolloutState, now_iso
+from ml_actions.rollout.state import RolloutState
 from ml_actions.targets.base import DeploymentTarget
+from ml_actions.timestamps import now_iso
 
 VALIDATION_TAG = "validation.status"
 

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 
 PREFIX = "rollout."
 STATUSES = ("running", "promoted", "rolled_back", "aborted")
 TAG_VALUE_LIMIT = 4000  # keep well under MLflow's tag value limit
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ml_actions.serving.gateway_metrics import ROLLOUT_STATUSES
 from ml_actions.serving.slot_manager import AdminRefusal
 
 if TYPE_CHECKING:
-    from ml_actions.serving.app import Gateway
+    from ml_actions.serving.gateway import Gateway
 
 Handler = Callable[["Gateway", Request, dict, str], Any]
 

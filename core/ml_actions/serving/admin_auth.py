@@ -7,8 +7,9 @@ address and the path, never with the token it sent (a near-miss token is still a
 
 from __future__ import annotations
 
-import hmac
 import logging
+
+from ml_actions.bearer_auth import bearer_token_matches
 
 log = logging.getLogger("ml_actions.gateway.admin")
 
@@ -17,14 +18,13 @@ class AdminAuth:
     def __init__(self, token: str):
         if not token:
             raise ValueError("an empty admin token would let anyone change the gateway")
-        self._token = token.encode("utf-8")
+        self._token = token
 
     def allowed(self, authorization: str | None, client: str, path: str) -> bool:
         """True when `Authorization: Bearer <token>` matches; logs refusals without the token."""
-        scheme, _, presented = (authorization or "").partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode("utf-8"), self._token)
+        ok = bearer_token_matches(authorization, self._token)
         if not ok:
+            presented = (authorization or "").partition(" ")[2]
             reason = "no bearer token" if not presented else "wrong token"
             log.warning("admin request refused: %s from %s to %s", reason, client, path)
         return ok

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from starlette.routing import Route
 from ml_actions.config.gateway import GatewayConfig
 from ml_actions.serving import admin_api
 from ml_actions.serving.admin_auth import AdminAuth
+from ml_actions.serving.gateway import Gateway
 from ml_actions.serving.gateway_metrics import GatewayMetrics
 from ml_actions.serving.model_loading import ModelRef, ServedModel, load_served_model
 from ml_actions.serving.prediction import predict
@@ -30,14 +31,6 @@ from ml_actions.serving.slot_manager import Loader, SlotManager
 from ml_actions.serving.state_store import StateStore
 
 log = logging.getLogger("ml_actions.gateway")
-
-
-@dataclass
-class Gateway:
-    config: GatewayConfig
-    manager: SlotManager
-    metrics: GatewayMetrics
-    auth: AdminAuth
 
 
 def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None) -> Loader:

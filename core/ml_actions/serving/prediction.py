@@ -26,7 +26,7 @@ from ml_actions.serving.protocols import (
 from ml_actions.serving.routing import routing_key_of
 
 if TYPE_CHECKING:
-    from ml_actions.serving.app import Gateway
+    from ml_actions.serving.gateway import Gateway
 
 log = logging.getLogger("ml_actions.gateway")
 DRAIN_LIMIT = 64 * 1024 * 1024  # read at most this much of an oversized body before the 413

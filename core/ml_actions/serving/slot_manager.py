@@ -21,8 +21,9 @@ from ml_actions.serving.batching import MicroBatcher
 from ml_actions.serving.gateway_metrics import GatewayMetrics
 from ml_actions.serving.model_loading import ServedModel
 from ml_actions.serving.slots import LiveModel, RoutingTable
-from ml_actions.serving.state_store import StateStore, utc_now
+from ml_actions.serving.state_store import StateStore
 from ml_actions.serving_contract import SLOTS, SlotState, TargetState
+from ml_actions.timestamps import now_iso
 
 log = logging.getLogger("ml_actions.gateway")
 Loader = Callable[[str], ServedModel]
@@ -140,7 +141,8 @@ class SlotManager:
             self._retire(old)
         self.state.slots[slot] = SlotState(
             model_uri=model.ref.uri, model_name=model.name, model_version=model.version,
-            status="ready", loaded_at=utc_now(), requested_uri=uri, flavor=model.flavor)
+            status="ready", loaded_at=now_iso("milliseconds"), requested_uri=uri,
+            flavor=model.flavor)
         self._swap(table)
         self.store.record(self.state, "gateway", "load-succeeded",
                           {"slot": slot, "model_uri": model.ref.uri})

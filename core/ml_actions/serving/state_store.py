@@ -10,17 +10,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ml_actions.errors import ConfigurationError
 from ml_actions.serving_contract import TargetState
+from ml_actions.timestamps import now_iso
 
 STATE_FILE = "gateway-state.json"
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class StateStore:
@@ -42,7 +38,7 @@ class StateStore:
 
     def record(self, state: TargetState, actor: str, action: str, detail: dict) -> None:
         """Stamp `state` with the change and save it."""
-        state.updated_at = utc_now()
+        state.updated_at = now_iso("milliseconds")
         state.updated_by = actor
         state.history.append({"at": state.updated_at, "by": actor, "action": action, **detail})
         del state.history[:-self.history_limit]

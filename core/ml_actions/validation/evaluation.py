@@ -14,80 +14,21 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ml_actions.errors import ConfigurationError, DataError, MlActionsError, first_line
+from ml_actions.errors import ConfigurationError, DataError, MlActionsError
 from ml_actions.registry import ModelVersionRef
 from ml_actions.validation import auc_bootstrap
 from ml_actions.validation import exact_metrics as metrics
 from ml_actions.validation import paired_statistics as stats
 from ml_actions.validation.results import EvaluationResult, ModelScores, SliceResult
 from ml_actions.validation.scoring import check_scores, load_scorer, score_checks
+from ml_actions.validation.test_data import bad_label_examples, label_problem
 
-FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".orc": "orc",
-           ".parquet": "parquet", ".pq": "parquet", ".avro": "avro"}
 SCORE = {"candidate": "__score_candidate", "champion": "__score_champion"}
-
-
-def _format_of(uri: str) -> str:
-    local = Path(uri[7:] if uri.startswith("file://") else uri)
-    if local.suffix.lower() in FORMATS:
-        return FORMATS[local.suffix.lower()]
-    if local.is_dir():  # a Spark output folder: look at its data files
-        for child in sorted(local.rglob("*")):
-            if child.suffix.lower() in FORMATS:
-                return FORMATS[child.suffix.lower()]
-    return "parquet"
-
-
-def load_test_data(spark: Any, uri: str, label_column: str) -> DataFrame:
-    """Read the test set (Parquet, CSV, JSON, ORC; any URI Spark reads) and check its labels."""
-    if "://" not in uri or uri.startswith("file://"):
-        local = Path(uri[7:] if uri.startswith("file://") else uri)
-        if not local.exists():
-            raise DataError(f"--test-data {uri}: no such file or directory; pass the path of a "
-                            "Parquet or CSV test set")
-    fmt = _format_of(uri)
-    reader = spark.read.format(fmt)
-    if fmt == "csv":
-        reader = reader.option("header", "true").option("inferSchema", "true")
-        if uri.lower().endswith(".tsv"):
-            reader = reader.option("sep", "\t")
-    label = F.col(f"`{label_column}`")
-    try:
-        df = reader.load(uri)
-        if not df.columns:
-            raise DataError(f"--test-data {uri} is empty (no columns, no rows); pass a "
-                            "non-empty test set")
-        if label_column not in df.columns:
-            raise DataError(f"--label-column {label_column!r} is not a column of {uri}; columns "
-                            f"are: {', '.join(df.columns)}")
-        value = label.try_cast("double")  # text labels count as "other", not unreadable
-        row = df.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(value == 1, 1)).alias("pos"),
-                     F.count(F.when(value == 0, 1)).alias("neg")).first()
-    except MlActionsError:
-        raise
-    except Exception as err:  # Spark raises several unrelated types for unreadable input
-        first = first_line(err)
-        raise DataError(f"--test-data {uri}: cannot read it as {fmt} ({first}); check the path "
-                        "and that the file is not empty or corrupt") from err
-    if row["n"] == 0:
-        raise DataError(f"--test-data {uri} has no rows; pass a non-empty test set")
-    other = row["n"] - row["pos"] - row["neg"]
-    if other:
-        bad = [r[0] for r in df.where(~value.isin(0.0, 1.0) | value.isNull())
-               .select(label).distinct().limit(5).collect()]
-        raise DataError(f"label column {label_column!r} of {uri} must be binary (0/1); {other} "
-                        f"rows hold other values or nulls, e.g. {bad}")
-    if not row["pos"] or not row["neg"]:
-        only = "1 (fraud)" if row["pos"] else "0 (legit)"
-        raise DataError(f"label column {label_column!r} of {uri} holds a single class ({only}); "
-                        "AUC is undefined: the test set needs both frauds and legit transactions")
-    return df
 
 
 def evaluate(spark: Any, test_df: DataFrame, candidate: ModelVersionRef,
@@ -212,12 +153,10 @@ def _validate(scored: DataFrame, label: str, cols: dict[str, str],
         reason = next((ln for ln in text.splitlines() if "Error" in ln or "Exception" in ln),
                       text.splitlines()[0] if text else type(err).__name__)
         raise DataError(f"scoring the test data failed: {reason.strip()[:400]}") from err
-    if row["bad_labels"]:
-        raise DataError(f"label column {label!r} must be binary (0/1); {row['bad_labels']} rows "
-                        "hold other values or nulls")
-    if row["n"] == 0 or row["pos"] in (0, row["n"]):
-        raise DataError(f"the test data needs both classes in {label!r} (rows: {row['n']}, "
-                        f"frauds: {row['pos']}); AUC is undefined otherwise")
+    problem = label_problem(label, "the test data", row["n"], row["pos"], row["bad_labels"],
+                            lambda: bad_label_examples(scored, label))
+    if problem:
+        raise DataError(problem)
     for role, col in cols.items():
         scorer = (scorers or {}).get(role)
         if scorer is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ml_actions.config.gates import LOWER_IS_BETTER
 from ml_actions.errors import InputError
-from ml_actions.validation.paired_statistics import z_two_sided
+from ml_actions.normal_quantiles import z_two_sided
 from ml_actions.validation.results import CheckResult, EvaluationResult, GateDecision
 
 NO_CHAMPION = "no champion yet (first deployment): nothing to compare against"

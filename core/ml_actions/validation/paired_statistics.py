@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ml_actions.normal_quantiles import normal_cdf, z_power, z_two_sided
 from ml_actions.validation.exact_metrics import OVERALL, SEGMENT, col
+
+__all__ = ["PairedAuc", "at_alert_count", "holm", "paired_auc", "paired_statistics",
+           "placements", "wilson_interval", "with_replicates", "z_two_sided"]
 
 
 @dataclass
@@ -58,11 +61,11 @@ class PairedAuc:
             return (kept + 1) / (len(self.replicates) + 1)
         if not self.se or math.isnan(self.se):
             return 0.0 if self.delta < -tolerance else 1.0
-        return NormalDist().cdf((self.delta + tolerance) / self.se)
+        return normal_cdf((self.delta + tolerance) / self.se)
 
     def minimum_detectable_effect(self, confidence: float, power: float) -> float:
         """The smallest AUC difference this sample detects with `power` (two-sided test)."""
-        return (z_two_sided(confidence) + NormalDist().inv_cdf(power)) * self.se
+        return (z_two_sided(confidence) + z_power(power)) * self.se
 
 
 def with_replicates(auc: PairedAuc, deltas: list[float]) -> PairedAuc:
@@ -77,10 +80,6 @@ def _quantile(ordered: list[float], q: float) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def z_two_sided(confidence: float) -> float:
-    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
 def placements(model: str) -> tuple[Column, Column]:

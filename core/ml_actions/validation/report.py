@@ -1,7 +1,7 @@
 """The validation report: one JSON document, rendered to Markdown and drawn as curves.
 
 The JSON is built once from the evaluation and the decision; the Markdown (job summary, PR
-comment, file) is rendered from that JSON by `core/templates/validation_report.md.j2`, so
+comment, file) is rendered from that JSON by `validation/templates/validation_report.md.j2`, so
 what a reviewer reads and what a machine reads cannot disagree. ROC and PR curves are
 drawn with matplotlib's Agg backend (no display on a runner) for the MLflow run, and the
 ROC curve is also a mermaid `xychart-beta` that GitHub renders inside the comment itself.
@@ -9,27 +9,25 @@ ROC curve is also a mermaid `xychart-beta` that GitHub renders inside the commen
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ml_actions import __version__
+from ml_actions import __version__, report_documents
+from ml_actions.check_result import STATUS_MARKS
 from ml_actions.config.validation import ValidationConfig
-from ml_actions.data.validation import DataValidationResult
 from ml_actions.registry import ModelVersionRef
+from ml_actions.report_documents import to_jsonable
 from ml_actions.templating import render
-from ml_actions.validation.results import EvaluationResult, GateDecision, ModelScores, to_jsonable
+from ml_actions.timestamps import now_zulu
+from ml_actions.validation.results import EvaluationResult, GateDecision, ModelScores
 
 REPORT_STEM = "validation-report"
-DATA_REPORT_STEM = "data-validation-report"
 ROC_PNG = "validation-roc.png"
 PR_PNG = "validation-pr.png"
 SCHEMA_VERSION = 1
 # Shown first, in this order; any further metric of the evaluation follows.
 MAIN_METRICS = ("auc_roc", "auc_pr", "precision", "recall", "f1_score")
-STATUS_MARKS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "inconclusive": "❔"}
 
 
 @dataclass
@@ -112,7 +110,7 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
         "actor": context.actor,
         "timings": {**{k: round(v, 3) for k, v in context.timings.items()},
                     "evaluation_seconds": round(evaluation.seconds, 3)},
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": now_zulu(),
         "ml_actions_version": __version__,
     }
 
@@ -184,43 +182,10 @@ def render_markdown(report: dict[str, Any], config: ValidationConfig) -> str:
                       0, len(slices) - config.max_slice_rows))
 
 
-# -- validate-data -----------------------------------------------------------------------------
-def build_data_report(result: DataValidationResult, dataset_uri: str, schema_source: str,
-                      label_column: str | None, environment: str, config_digest: str,
-                      timings: dict[str, float]) -> dict[str, Any]:
-    """The data validation JSON, in the same style as the model report."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "passed": bool(result.passed),
-        "verdict": "passed" if result.passed else "failed",
-        "dataset": {"uri": dataset_uri, "rows": result.rows, "columns": result.columns},
-        "schema": {"source": schema_source},
-        "label_column": label_column,
-        "environment": environment,
-        "config": {"digest": config_digest},
-        "checks": to_jsonable(result.checks),
-        "failed_checks": [c.name for c in result.checks if c.status == "fail"],
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "ml_actions_version": __version__,
-    }
-
-
-def render_data_markdown(report: dict[str, Any]) -> str:
-    problems = [c for c in report["checks"] if c["status"] != "pass"]
-    return render("data/templates/data_validation_report.md.j2", report=report, problems=problems,
-                  marks=STATUS_MARKS)
-
-
-# -- files -------------------------------------------------------------------------------------
 def write_reports(report: dict[str, Any], markdown: str, report_dir: Path,
                   stem: str = REPORT_STEM) -> tuple[Path, Path]:
-    """`<stem>.json` and `<stem>.md` in `report_dir` (created if needed)."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = report_dir / f"{stem}.json", report_dir / f"{stem}.md"
-    json_path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    md_path.write_text(markdown, encoding="utf-8")
-    return json_path, md_path
+    """`validation-report.json` and `.md` in `report_dir` (created if needed)."""
+    return report_documents.write_reports(report, markdown, report_dir, stem)
 
 
 def plot_curves(evaluation: EvaluationResult, out_dir: Path) -> list[Path]:

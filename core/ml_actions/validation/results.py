@@ -5,25 +5,14 @@ The report renderers, the MLflow logger and the PR comment all read these; none 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-STATUSES = ("pass", "fail", "warn", "skip", "inconclusive")
+from ml_actions.check_result import STATUSES, CheckResult
+from ml_actions.report_documents import to_jsonable
 
-
-@dataclass
-class CheckResult:
-    """One judged check, with the evidence a model-risk reviewer needs."""
-
-    name: str
-    status: str  # one of STATUSES
-    actual: float | None
-    threshold: float | None
-    message: str
-    sample_size: int | None = None
-    interval: tuple[float, float] | None = None  # confidence interval, where statistical
-    details: dict[str, Any] = field(default_factory=dict)
-
+__all__ = ["STATUSES", "CheckResult", "EvaluationResult", "GateDecision", "ModelScores",
+           "SliceResult", "to_jsonable"]
 
 @dataclass
 class ModelScores:
@@ -79,16 +68,3 @@ class GateDecision:
 
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == "fail"]
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Dataclasses to plain JSON types (tuples become lists)."""
-    if hasattr(obj, "__dataclass_fields__"):
-        return to_jsonable(asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, float) and obj != obj:  # NaN is not JSON
-        return None
-    return obj

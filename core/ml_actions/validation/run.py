@@ -83,8 +83,9 @@ def load_validation_config(request: ValidationRequest) -> Config:
 
 def run_validation(request: ValidationRequest) -> ValidationOutcome:
     from ml_actions.spark import get_spark
-    from ml_actions.validation.evaluation import evaluate, load_test_data
+    from ml_actions.validation.evaluation import evaluate
     from ml_actions.validation.gates import decide
+    from ml_actions.validation.test_data import load_test_data
 
     timings: dict[str, float] = {}
     started = mark = time.monotonic()
@@ -106,7 +107,8 @@ def run_validation(request: ValidationRequest) -> ValidationOutcome:
         champion = None
     lap("registry")
     spark = get_spark(config.spark)
-    test_df = load_test_data(spark, request.test_data, config.evaluation.label_column)
+    test_df = load_test_data(spark, request.test_data, config.evaluation.label_column,
+                             check_labels=False)  # checked in the evaluation's one pass
     lap("load")
     evaluation, champion = _evaluate(evaluate, spark, test_df, candidate, champion, config,
                                      warnings)

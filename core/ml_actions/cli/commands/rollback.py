@@ -21,11 +21,11 @@ from ml_actions.cli.declarations import (
 from ml_actions.cli.runner import ActionsRunner
 from ml_actions.config.settings import load_config
 from ml_actions.registry import registry_from_config
+from ml_actions.report_documents import to_jsonable
 from ml_actions.rollout.rollback import rollback
 from ml_actions.serving_contract import ADMIN_TOKEN_ENV
 from ml_actions.targets.factory import make_target
 from ml_actions.templating import render
-from ml_actions.validation.results import to_jsonable
 
 
 def run(inputs: Inputs, runner: ActionsRunner) -> int:

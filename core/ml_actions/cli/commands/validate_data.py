@@ -1,6 +1,6 @@
 """`ml-actions validate-data`: check a dataset against a schema before anything uses it.
 
-Thin: inputs -> `ml_actions.data.validation.run_data_validation` -> summary and outputs.
+Thin: inputs -> `ml_actions.data.run.run_data_validation` -> summary and outputs.
 Exit 0 every check passed, 1 a check failed, 2 the inputs, schema or data cannot be used.
 """
 
@@ -14,7 +14,7 @@ from ml_actions.cli.declarations import (
     tracking_uri_option,
 )
 from ml_actions.cli.runner import ActionsRunner
-from ml_actions.data.validation import DataValidationRequest, run_data_validation
+from ml_actions.data.run import DataValidationRequest, run_data_validation
 
 
 def run(inputs: Inputs, runner: ActionsRunner) -> int:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from ml_actions.config.durations import promql_duration
 from ml_actions.config.rollout import AnalysisConfig, CustomCheck
 from ml_actions.rollout.analysis import statistics as st
 from ml_actions.rollout.analysis.custom_checks import render_query, verdict_for
 from ml_actions.rollout.analysis.prometheus_reader import PrometheusReader, QueryError, SlotSample
+from ml_actions.timestamps import iso_from_epoch
 
 VERDICT_ORDER = ("error", "halt", "fail", "inconclusive", "pass")
 STATISTICAL_CHECKS = ("success_rate", "latency", "score_shift", "decision_rate")
@@ -56,10 +56,6 @@ class Evaluation:
 
     def failing(self) -> list[AnalysisCheck]:
         return [c for c in self.checks if c.verdict in ("fail", "halt")]
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 def _n(value: int) -> int | None:
@@ -109,9 +105,9 @@ class CanaryAnalysis:
             checks += [self.custom_check(c, canary_version, stable_version, window_seconds, at)
                        for c in self.config.custom_checks]
         except QueryError as err:
-            return Evaluation(iso(at), weight, window_seconds, "error", [],
+            return Evaluation(iso_from_epoch(at), weight, window_seconds, "error", [],
                               error=f"query error: {err}")
-        return Evaluation(iso(at), weight, window_seconds, combine(checks), checks)
+        return Evaluation(iso_from_epoch(at), weight, window_seconds, combine(checks), checks)
 
     # -- built-in checks --------------------------------------------------------------------
     def builtin_checks(self, canary: SlotSample, stable: SlotSample, weight: float,

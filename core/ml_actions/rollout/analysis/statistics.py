@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from ml_actions.normal_quantiles import z_one_sided, z_power
+
 EPSILON = 1e-6
 
 
@@ -29,23 +31,13 @@ class TestOutcome:
     required_n: int
 
 
-def _z(alpha: float) -> float:
-    """The one-sided critical value for `alpha`."""
-    return float(stats.norm.ppf(1 - alpha))
-
-
-def _z_power(power: float) -> float:
-    """The quantile a test statistic must clear under the alternative for `power`."""
-    return float(stats.norm.ppf(power))
-
-
 def one_proportion_n(p0: float, p1: float, alpha: float, power: float) -> int:
     """Sample size for a one-sided test that a proportion exceeds `p0` when it really is `p1`."""
     p0 = min(max(p0, EPSILON), 1 - EPSILON)
     p1 = min(max(p1, EPSILON), 1 - EPSILON)
     if p1 <= p0:
         return 10**9
-    top = _z(alpha) * math.sqrt(p0 * (1 - p0)) + _z_power(power) * math.sqrt(p1 * (1 - p1))
+    top = z_one_sided(alpha) * math.sqrt(p0 * (1 - p0)) + z_power(power) * math.sqrt(p1 * (1 - p1))
     return max(1, math.ceil((top / (p1 - p0)) ** 2))
 
 
@@ -73,8 +65,8 @@ def two_proportion_n(p_canary: float, p_stable: float, ratio: float, alpha: floa
         return 10**9
     k = max(ratio, EPSILON)
     pbar = (p1 + p2 * k) / (1 + k)
-    top = (_z(alpha / 2) * math.sqrt(pbar * (1 - pbar) * (1 + 1 / k))
-           + _z_power(power) * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / k))
+    top = (z_one_sided(alpha / 2) * math.sqrt(pbar * (1 - pbar) * (1 + 1 / k))
+           + z_power(power) * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / k))
     return max(1, math.ceil((top / (p1 - p2)) ** 2))
 
 
