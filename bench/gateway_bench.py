@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "core"), str(ROOT)]
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 TOKEN = "bench-token"
 MAX_IN_FLIGHT = 200  # open loop: beyond this many outstanding requests, count as shed

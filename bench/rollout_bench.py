@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "core"), str(ROOT)]
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 import yaml  # noqa: E402

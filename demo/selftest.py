@@ -48,7 +48,7 @@ def up(workdir: Path, env_file: Path) -> None:
     (workdir / "pids").write_text(" ".join(str(p.pid) for p in stack.processes))
     local = {p.name: p.url for p in stack.processes}
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "template"), str(ROOT)])}
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "template"), str(ROOT / "core"), str(ROOT)])}
     data = workdir / "data"
     subprocess.run([sys.executable, "-m", "ml_pipeline.simulate", "--customers", "600",
                     "--terminals", "1200", "--days", "60", "--out",

@@ -7,6 +7,7 @@ their own.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -68,7 +69,8 @@ def start_gateway(workdir: Path, tracking_uri: str, token: str, bind: str = LOOP
             "--tracking-uri", tracking_uri]
     if config is not None:
         argv += ["--config", str(config)]
-    env = {"ML_ACTIONS_ADMIN_TOKEN": token, "SPARK_LOCAL_IP": LOOPBACK, "PYTHONPATH": str(ROOT),
+    env = {"ML_ACTIONS_ADMIN_TOKEN": token, "SPARK_LOCAL_IP": LOOPBACK,
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "core"), str(ROOT)]),
            "PYSPARK_PYTHON": sys.executable}
     url = f"http://{LOOPBACK}:{port}"
     return start_process("gateway", argv, f"{url}/healthz", workdir, env=env, timeout=120,

@@ -56,7 +56,8 @@ class StepRunner:
         self.env = dict(os.environ)
         self.env.update({"SPARK_LOCAL_IP": "127.0.0.1", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
                          "PYSPARK_PYTHON": sys.executable,
-                         "PYTHONPATH": os.pathsep.join([str(ROOT / "template"), str(ROOT)])})
+                         "PYTHONPATH": os.pathsep.join(
+                             [str(ROOT / "template"), str(ROOT / "core"), str(ROOT)])})
         self.env.pop("GITHUB_ACTIONS", None)
 
     # -- progress --------------------------------------------------------------------------

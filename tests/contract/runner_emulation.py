@@ -72,7 +72,7 @@ def runner_env(workspace: Path, inputs: dict[str, str], action: dict,
         "GITHUB_SERVER_URL": "https://github.com", "GITHUB_API_URL": "http://127.0.0.1:9",
         "RUNNER_OS": "Linux", "RUNNER_TEMP": str(home),
         "SPARK_LOCAL_IP": "127.0.0.1", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "core"), str(ROOT)]),
     })
     for name, spec in (action.get("inputs") or {}).items():
         value = inputs.get(name, spec.get("default", ""))

@@ -51,7 +51,7 @@ def test_evaluate_on_standalone_cluster_matches_sklearn(standalone_cluster, tmp_
     url, processes = standalone_cluster
     out = tmp_path / "data"
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable,
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=os.pathsep.join([str(ROOT / "core"), str(ROOT)]))
     env.pop("ML_ACTIONS_SPARK_MASTER", None)
     done = subprocess.run([sys.executable, "-m", "tests.evaluation.cluster_job", url, str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)

@@ -231,7 +231,7 @@ def test_killed_runner_resumes_and_finishes(stack):
     v = stack.versions
     start = time.time()
     env = {**os.environ, "ML_ACTIONS_ADMIN_TOKEN": TOKEN,
-           "PYTHONPATH": str(REPO_ROOT)}
+           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "core"), str(REPO_ROOT)])}
     log = open(stack.tmp / "killed.log", "wb")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen([sys.executable, "-m", "ml_actions.cli", *stack.deploy_args(
         "killed", "--candidate", v["good2"])], env=env, stdout=log, stderr=subprocess.STDOUT,
