@@ -44,12 +44,12 @@ CONFIG = {
     "canary": {"steps": [5, 25, 50, 100], "interval": "5s", "bake": "3s",
                "warmup_timeout": "120s"},
     "analysis": {
-        "interval": "1s", "query_window": "20s", "scrape_interval": "1s",
+        "interval": "1s", "scrape_interval": "1s",
         "inconclusive_timeout": "40s",
         "checks": {"success_rate": {"min_effect": 0.15},
-                   "latency": {"min_effect": 0.15, "max_seconds": 0.5, "max_ratio": 3},
-                   "score_shift": {"min_effect": 1.0},
-                   "decision_rate": {"min_effect": 0.3},
+                   "latency": {"min_effect": 0.15, "max_seconds": 0.5},
+                   "score_shift": {"min_effect": 0.3},
+                   "decision_rate": {"min_effect": 1.0},
                    "sample_ratio": {"min_samples": 40}},
     },
 }

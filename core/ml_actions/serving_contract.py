@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 ADMIN_TOKEN_ENV = "ML_ACTIONS_ADMIN_TOKEN"
+# Requests are also counted per routing group (a hash of the routing key, independent of the
+# canary split) so the analysis can measure how much customers differ: a sticky customer's
+# requests are not independent, and the groups give a cluster-robust variance.
+ROUTING_GROUPS = 16
 STABLE, CANARY, PREVIOUS = "stable", "canary", "previous"
 SLOTS = (STABLE, CANARY, PREVIOUS)
 

@@ -49,9 +49,12 @@ def request_rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def register(tracking_uri: str, name: str, model: CanaryModel,
-             validated: bool = True) -> str:
+             validated: bool = True, extra_columns: tuple[str, ...] = ()) -> str:
+    """`extra_columns`: more columns the signature requires (clients do not send them)."""
     mlflow.set_tracking_uri(tracking_uri)
     data = request_rows(20, np.random.default_rng(0))[FEATURES]
+    for column in extra_columns:
+        data[column] = 1.0
     signature = infer_signature(data, np.zeros(len(data)))
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=model,

@@ -46,12 +46,14 @@ def fast_config(**sections):
     base = {
         "canary": {"steps": [20, 50, 100], "interval": "2s", "bake": "1s",
                    "warmup_timeout": "60s"},
-        "analysis": {"interval": "1s", "query_window": "10s", "scrape_interval": "1s",
+        "analysis": {"interval": "1s", "scrape_interval": "1s",
                      "inconclusive_timeout": "20s",  # slack for a loaded CI runner
+                     "expected_request_rate": 150,
                      "checks": {"success_rate": {"min_effect": 0.15},
                                 "latency": {"min_effect": 0.15},
-                                "score_shift": {"min_effect": 0.8},
-                                "decision_rate": {"min_effect": 0.2},
+                                "score_shift": {"min_effect": 0.15},
+                                "decision_rate": {"min_effect": 1.0, "max_ratio": 1.5,
+                                                  "min_ratio": 0.5},
                                 "sample_ratio": {"min_samples": 40}}},
     }
     for key, value in sections.items():

@@ -73,9 +73,11 @@ class LoadGenerator:
 
     def failures(self, start: float, end: float | None = None,
                  faulty_versions: tuple[str, ...] = ()) -> list[Response]:
-        """Failed requests not explained by a model that fails on purpose."""
+        """Failed requests not explained by a model that fails on purpose (its 5xx, or the 400
+        its own input contract gives a request it cannot take)."""
         return [r for r in self.since(start, end)
-                if r.status != 200 and not (r.status >= 500 and r.version in faulty_versions)]
+                if r.status != 200 and not (r.version in faulty_versions
+                                            and (r.status >= 500 or r.status == 400))]
 
     def versions(self, start: float, end: float | None = None) -> Counter:
         return Counter(r.version for r in self.since(start, end) if r.status == 200)

@@ -19,6 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import make_wsgi_app
 
 from ml_actions.serving.gateway_metrics import GatewayMetrics
+from ml_actions.serving_contract import ROUTING_GROUPS
 from ml_actions.targets.base import DeploymentTarget, SlotState, TargetState
 from tests.fixtures.local_services import free_port
 
@@ -99,6 +100,12 @@ class TrafficSimulator:
             self.metrics = GatewayMetrics()
             self._app = make_wsgi_app(self.metrics.registry)
 
+    def restart(self) -> None:
+        """What a gateway restart looks like to Prometheus: every counter starts again at 0."""
+        with self.lock:
+            self.metrics = GatewayMetrics()
+            self._app = make_wsgi_app(self.metrics.registry)
+
     def add(self, route: Route) -> Route:
         with self.lock:
             self.routes.append(route)
@@ -123,9 +130,10 @@ class TrafficSimulator:
                 continue
             version, behaviour = target
             code, seconds, score = behaviour.request(self.rng)
-            self.metrics.observe_request(slot, version, code, seconds)
+            group = str(self.rng.randrange(ROUTING_GROUPS))  # unkeyed: a random group
+            self.metrics.observe_request(slot, version, code, seconds, group)
             if score is not None:
-                self.metrics.observe_scores(slot, version, [score], THRESHOLD)
+                self.metrics.observe_scores(slot, version, [score], THRESHOLD, group)
             route.served[slot] = route.served.get(slot, 0) + 1
 
     def close(self) -> None:

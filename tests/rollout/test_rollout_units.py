@@ -11,8 +11,13 @@ from ml_actions.config.durations import format_duration, parse_duration, promql_
 from ml_actions.config.rollout import CustomCheck
 from ml_actions.config.settings import RegistryConfig, load_config
 from ml_actions.errors import ConfigurationError, InfrastructureError, InputError
-from ml_actions.rollout.analysis import statistics as st
+from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.custom_checks import render_query, verdict_for
+from ml_actions.rollout.analysis.histogram_quantile import (
+    bound_at_or_above,
+    bound_at_or_below,
+    bucket_quantile,
+)
 from ml_actions.rollout.budget import check_budget, rollback_budget
 from ml_actions.rollout.rollback import rollback
 from ml_actions.rollout.state import RolloutState
@@ -38,20 +43,30 @@ def test_duration_formats():
     assert format_duration(300) == "5m"
 
 
-def test_budget_of_the_defaults_fits_and_names_every_term():
-    for env in ("dev", "staging", "prod"):
-        config = load_config(None, env)
-        budget = check_budget(config.canary, config.analysis)
-        assert budget.ok and budget.worst_case < 300
+def alpha_of(config) -> float:
+    return CanaryAnalysis(None, config.analysis, len(config.canary.steps) + 1).alpha
+
+
+def test_budget_counts_the_time_to_evidence_at_the_service_traffic():
+    dev = load_config(None, "dev")
+    at_50 = check_budget(dev.canary, dev.analysis, 50, alpha_of(dev))
+    assert at_50.ok and at_50.slowest_check in ("success_rate", "latency")
+    canary_rate = 50 * dev.canary.steps[0] / 100
+    assert at_50.detection == pytest.approx(at_50.planned_sample / canary_rate)
+    assert at_50.worst_case == pytest.approx(at_50.detection + 5 + 5 + 5)
+    at_500 = rollback_budget(dev.canary, dev.analysis, 500, alpha_of(dev))
+    assert at_500.detection == pytest.approx(at_50.detection / 10)
     prod = load_config(None, "prod")
-    b = rollback_budget(prod.canary, prod.analysis)
-    assert b.worst_case == 30 * 1 + 60 + 15 + 5
+    assert check_budget(prod.canary, prod.analysis, 200, alpha_of(prod)).ok
 
 
-def test_over_budget_names_the_largest_knob():
-    config = load_config(None, "prod", {"analysis": {"query_window": "6m"}})
-    with pytest.raises(ConfigurationError, match="lower analysis.query_window"):
-        check_budget(config.canary, config.analysis)
+def test_a_schedule_that_cannot_reach_a_verdict_in_time_is_refused_naming_the_knob():
+    prod = load_config(None, "prod")
+    with pytest.raises(ConfigurationError, match=r"raise canary.steps\[0\] \(now 5%\)"):
+        check_budget(prod.canary, prod.analysis, 20, alpha_of(prod))
+    slow = load_config(None, "prod", {"analysis": {"interval": "10m"}})
+    with pytest.raises(ConfigurationError, match="lower analysis.interval"):
+        check_budget(slow.canary, slow.analysis, 10_000, alpha_of(slow))
 
 
 @pytest.mark.parametrize("steps, message", [
@@ -81,32 +96,24 @@ def test_state_round_trips_through_tags():
     assert RolloutState.from_tags({"validation.status": "passed"}) is None
 
 
-def test_statistics():
-    assert st.psi([10, 20, 30], [10, 20, 30]) == pytest.approx(0.0)
-    assert st.psi([30, 20, 10], [10, 20, 30]) > 0.2
-    merged_c, merged_s = st.merge_sparse_buckets([1, 0, 0, 1], [100, 100, 100, 100])
-    assert merged_c == [2] and merged_s == [400]  # 2 observations: no test is possible
-    assert st.chi_square_homogeneity([1, 0, 0, 1], [100] * 4, 0.05, 0.8).p_value == 1.0
-    assert st.bucket_quantile(0.5, [1, 2, math.inf], [10, 20, 20]) == pytest.approx(1.0)
-    assert st.bucket_quantile(0.99, [1, 2, math.inf], [0, 0, 5]) == 2  # all beyond: last bound
-    assert st.bucket_quantile(0.5, [1], []) is None
-    assert st.count_above(1.5, [1, 2, math.inf], [10, 15, 20]) == 5
-    assert st.count_above(9, [1, 2], [10, 15]) == 0
-    assert st.one_proportion_n(0.05, 0.01, 0.05, 0.8) == 10**9
-    assert st.two_proportion_test(0, 0, 1, 10, 0.05, 0.8).p_value == 1.0
-    assert st.sample_ratio_test(50, 100, 100).p_value == 1.0
-    assert st.chi_square_n(0.0, 3, 0.05, 0.8) == 10**9
-    blatant, pass_n = st.exceedance_test(15, 50, 0.01, 0.05 / 400, 0.8, 0.04)
-    assert blatant.p_value < 1e-10 and blatant.required_n < 10 and pass_n > 100
+def test_histogram_quantiles_and_bounds():
+    assert bucket_quantile(0.5, [1, 2, math.inf], [10, 20, 20]) == pytest.approx(1.0)
+    assert bucket_quantile(0.99, [1, 2, math.inf], [0, 0, 5]) == 2  # all beyond: last bound
+    assert bucket_quantile(0.5, [1], []) is None
+    assert bound_at_or_below(1.5, [1, 2, math.inf]) == 1
+    assert bound_at_or_below(0.5, [1, 2, math.inf]) == 1  # none below: the first bound
+    assert bound_at_or_above(1.5, [1, 2, math.inf]) == 2
 
 
 def test_custom_check_templates():
     check = CustomCheck(name="c", query="x{slot='{{ slot }}'}", min=0.1, max=0.9,
                         sample_query="n", min_samples=10)
+    assert CustomCheck(name="d", query="up", max=1).min_samples == 50  # a floor by default
     assert render_query(check, check.query, "canary", "3", "30s") == "x{slot='canary'}"
     with pytest.raises(ConfigurationError, match="variables are slot"):
         render_query(check, "{{ nope }}", "canary", "3", "30s")
     assert verdict_for(check, None, 20)[0] == "inconclusive"
+    assert verdict_for(check, 0.5, None)[0] == "inconclusive"  # no sample: never a pass
     assert verdict_for(check, 0.5, 5)[0] == "inconclusive"
     assert verdict_for(check, 0.05, 20)[0] == "fail"
     assert verdict_for(check, 0.95, 20)[0] == "fail"

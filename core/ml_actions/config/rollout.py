@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from ml_actions.config.durations import parse_duration
 
-POLICIES_INCONCLUSIVE = ("rollback", "abort")
 POLICIES_QUERY_ERROR = ("rollback", "hold")
 
 
@@ -59,64 +58,95 @@ class CanaryConfig:
 
 @dataclass
 class SuccessRateCheck:
-    """Share of non-5xx responses: at least `min`, and at most `max_drop` below stable."""
+    """Model errors (5xx and the canary's own input rejections), canary vs stable.
+
+    Fails when the canary's error rate is surely more than `max_drop` above stable's (or surely
+    above the absolute `1 - min`); passes once an excess of `min_effect` is ruled out."""
 
     enabled: bool = True
     min: float = field(default=0.99, metadata={"range": (0, 1)})
-    max_drop: float = field(default=0.01, metadata={"range": (0, 1)})
-    min_effect: float = field(default=0.04, metadata={"range": (0.001, 1)})
+    max_drop: float = field(default=0.005, metadata={"range": (0, 1)})
+    min_effect: float = field(default=0.03, metadata={"range": (0.001, 1)})
 
 
 @dataclass
 class LatencyCheck:
-    """p99 latency: at most `max_seconds`, and at most stable's p99 x `max_ratio`."""
+    """The latency tail: the share of canary requests slower than stable's `quantile`.
+
+    Fails when that share surely exceeds stable's own share by more than `tolerance` (or the
+    share above the absolute `max_seconds` surely exceeds 1 - quantile); passes once an excess
+    of `min_effect` is ruled out."""
 
     enabled: bool = True
     quantile: float = field(default=0.99, metadata={"range": (0.5, 0.9999)})
     max_seconds: float = field(default=0.5, metadata={"range": (0, None)})
-    max_ratio: float = field(default=1.5, metadata={"range": (1, None)})
-    min_effect: float = field(default=0.04, metadata={"range": (0.001, 1)})
-
-
-@dataclass
-class ScoreShiftCheck:
-    """Fraud-score distribution, canary vs stable: PSI at most `max_psi`, tested by chi-square."""
-
-    enabled: bool = True
-    max_psi: float = field(default=0.2, metadata={"range": (0, None)})
-    min_effect: float = field(default=0.3, metadata={"range": (0.01, 10)})  # Cohen's w
-
-
-@dataclass
-class DecisionRateCheck:
-    """Share flagged as fraud, canary vs stable: the ratio must stay in [min_ratio, max_ratio]."""
-
-    enabled: bool = True
-    min_ratio: float = field(default=0.5, metadata={"range": (0, 1)})
-    max_ratio: float = field(default=1.5, metadata={"range": (1, None)})
+    tolerance: float = field(default=0.01, metadata={"range": (0, 1)})
     min_effect: float = field(default=0.05, metadata={"range": (0.001, 1)})
 
 
 @dataclass
+class ScoreShiftCheck:
+    """The fraud-score distribution: the shares of canary scores above stable's `quantiles`.
+
+    Fails when a share surely moved by more than `tolerance` (either way); passes once moves
+    of `min_effect` are ruled out."""
+
+    enabled: bool = True
+    quantiles: list[float] = field(default_factory=lambda: [0.5, 0.9])
+    tolerance: float = field(default=0.05, metadata={"range": (0, 1)})
+    min_effect: float = field(default=0.1, metadata={"range": (0.001, 1)})
+
+    def __post_init__(self) -> None:
+        if not self.quantiles or any(not 0 < q < 1 for q in self.quantiles):
+            raise ValueError(f"quantiles: give values in (0, 1), got {self.quantiles}")
+
+
+@dataclass
+class DecisionRateCheck:
+    """The share flagged as fraud, canary vs stable, judged in both directions.
+
+    Fails when the canary's rate is surely outside [min_ratio, max_ratio] x stable's (a model
+    that stops flagging fraud fails as surely as one that flags everything); passes once a
+    relative change of `min_effect` either way is ruled out."""
+
+    enabled: bool = True
+    min_ratio: float = field(default=0.75, metadata={"range": (0, 1)})
+    max_ratio: float = field(default=1.33, metadata={"range": (1, None)})
+    min_effect: float = field(default=0.5, metadata={"range": (0.01, 10)})
+
+
+@dataclass
 class SampleRatioCheck:
-    """Observed canary share vs the configured weight; a mismatch halts the analysis."""
+    """The canary's share of requests vs its weight; a real mismatch halts the analysis.
+
+    Halts only when the share is surely off by more than `tolerance` x weight (relative), at
+    its own `alpha`: a large canary is not aborted for a tiny imbalance that a heavy customer
+    explains."""
 
     enabled: bool = True
     alpha: float = field(default=0.001, metadata={"range": (0, 0.5)})
+    tolerance: float = field(default=0.25, metadata={"range": (0, 10)})
     min_samples: int = field(default=100, metadata={"range": (1, None)})
 
 
 @dataclass
 class CustomCheck:
-    """A PromQL query (Jinja2: slot, model_version, window) whose value must lie in [min, max]."""
+    """A PromQL query (Jinja2: slot, model_version, window) whose value must lie in [min, max].
+
+    `window` is the time since the step's weight took effect. The sample behind the value is
+    `sample_query`, by default the slot's requests in that window; below `min_samples` the
+    check is inconclusive. It fails only after `failure_threshold` failing looks in a row, so
+    one noisy scrape does not roll back. A `stable` check is read at the step's start (the
+    stable baseline), since at 100 % stable serves nothing."""
 
     name: str = ""
     query: str = ""
     min: float | None = None
     max: float | None = None
     slot: str = field(default="canary", metadata={"choices": ("canary", "stable")})
-    sample_query: str | None = None  # a count; below min_samples the check is inconclusive
-    min_samples: int = field(default=0, metadata={"range": (0, None)})
+    sample_query: str | None = None
+    min_samples: int = field(default=50, metadata={"range": (0, None)})
+    failure_threshold: int = field(default=2, metadata={"range": (1, 100)})
 
     def __post_init__(self) -> None:
         if not self.name or not self.query:
@@ -136,21 +166,25 @@ class BuiltinChecks:
 
 @dataclass
 class AnalysisConfig:
-    """How the canary is judged from Prometheus, and what happens when it cannot be judged."""
+    """How the canary is judged from Prometheus, and what happens when it cannot be judged.
 
-    interval: str = "30s"  # how often the checks are evaluated within a step
-    query_window: str = "1m"  # the longest range a check looks back over
+    `alpha` bounds the probability that the built-in checks roll back a canary as good as
+    stable, over the whole rollout (split over steps and checks; see sequential.py)."""
+
+    interval: str = "30s"  # how often the accumulated evidence is looked at within a step
     scrape_interval: str = "15s"  # Prometheus' scrape interval of the gateway
-    alpha: float = field(default=0.05, metadata={"range": (0.0001, 0.5)})
+    alpha: float = field(default=0.01, metadata={"range": (0.0001, 0.5)})
     power: float = field(default=0.8, metadata={"range": (0.5, 0.999)})
     # A check never fails on fewer bad observations (errors, slow requests, flagged
     # decisions) than this, however significant: one transient 5xx is not a verdict.
     min_events: int = field(default=3, metadata={"range": (1, 1000)})
     failure_limit: int = field(default=1, metadata={"range": (1, 100)})
     consecutive_failure_limit: int = field(default=1, metadata={"range": (1, 100)})
-    # A step that is still inconclusive this long after its interval ends is judged:
+    # A step still inconclusive this long after its interval ends ends the rollout as
+    # `inconclusive` (canary removed, champion untouched).
     inconclusive_timeout: str = "2m"
-    on_inconclusive: str = field(default="rollback", metadata={"choices": POLICIES_INCONCLUSIVE})
+    # Requests/s the whole service serves; None: measured from Prometheus before step one.
+    expected_request_rate: float | None = field(default=None, metadata={"range": (0, None)})
     # Prometheus unreachable or a query error: roll back (fail safe) or hold the weight.
     on_query_error: str = field(default="rollback", metadata={"choices": POLICIES_QUERY_ERROR})
     hold_timeout: str = "5m"  # with `hold`, how long to wait for Prometheus before rolling back
@@ -159,8 +193,7 @@ class AnalysisConfig:
     custom_checks: list[CustomCheck] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for name in ("interval", "query_window", "scrape_interval", "inconclusive_timeout",
-                     "hold_timeout"):
+        for name in ("interval", "scrape_interval", "inconclusive_timeout", "hold_timeout"):
             parse_duration(getattr(self, name), name)
 
     def seconds(self, name: str) -> float:

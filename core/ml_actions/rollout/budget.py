@@ -1,10 +1,21 @@
-"""The rollback budget: the worst case from a canary going bad to 100 % stable, from config.
+"""The rollback budget: the worst case from a canary going bad to 100 % stable, at real traffic.
 
-A canary is only as safe as the slowest path to rolling it back: the analysis must see the
-failure (one evaluation interval per tolerated failure), the failure must be in the data
-(one query window plus one scrape), and the traffic must flip. A configuration whose sum
-exceeds the budget (5 minutes by default) is refused before any traffic moves, with the knob
-that contributes most named in the message.
+A canary is only as safe as the slowest path to rolling it back, and the slowest part is
+usually evidence, not machinery: at 5 % of 20 requests/s the canary sees one request a second,
+and no test can tell a 2-point error regression from noise on twenty of them. So the budget
+counts, at the first step's weight and the service's request rate (configured as
+`analysis.expected_request_rate`, or measured from Prometheus before any traffic moves):
+
+    detection   the time to the sample at which a `min_effect` regression of the error rate,
+                and of the latency tail, fails with probability `power` (sequential tests,
+                at the per-comparison alpha the analysis uses)
+  + interval    one look may just have passed
+  + scrape      the evidence must be in Prometheus
+  + flip        moving the traffic back
+
+A schedule whose sum exceeds `canary.rollback_budget` is refused before anything changes,
+naming the knob that would fix it. Distribution checks (scores, decisions) are not in the
+budget: they watch, and block a step only when the step can reach their planned sample.
 """
 
 from __future__ import annotations
@@ -15,13 +26,20 @@ from dataclasses import dataclass
 from ml_actions.config.durations import format_duration
 from ml_actions.config.rollout import AnalysisConfig, CanaryConfig
 from ml_actions.errors import ConfigurationError
+from ml_actions.rollout.analysis.difference_test import Bounds, planned_sample
+from ml_actions.rollout.analysis.grouped_rates import Rate
+
+ASSUMED_ERROR_RATE = 0.001  # stable's error rate when planning, before any evidence
 
 
 @dataclass
 class Budget:
+    request_rate: float  # requests/s of the whole service
+    first_weight: float
+    detection: float  # seconds to the planned sample of the slowest gating check
+    slowest_check: str
+    planned_sample: int
     interval: float
-    failure_limit: int
-    query_window: float
     scrape_interval: float
     flip: float
     worst_case: float
@@ -32,44 +50,54 @@ class Budget:
         return self.worst_case <= self.budget
 
 
-def rollback_budget(canary: CanaryConfig, analysis: AnalysisConfig) -> Budget:
-    limit = min(analysis.failure_limit, analysis.consecutive_failure_limit)
+def _plan(base: float, bounds: Bounds, alpha: float, power: float) -> int:
+    stable = Rate(base * 1e6, 1e6, base * (1 - base) / 1e6)
+    return planned_sample(Rate(0.0, 0.0, math.inf), stable, bounds, alpha, power,
+                          exact=True) or 10**12
+
+
+def rollback_budget(canary: CanaryConfig, analysis: AnalysisConfig, request_rate: float,
+                    alpha: float) -> Budget:
+    checks = analysis.checks
+    needs: dict[str, int] = {}
+    if checks.success_rate.enabled:
+        cfg = checks.success_rate
+        needs["success_rate"] = _plan(ASSUMED_ERROR_RATE, Bounds(cfg.max_drop, cfg.min_effect),
+                                      alpha, analysis.power)
+    if checks.latency.enabled:
+        cfg = checks.latency
+        needs["latency"] = _plan(1 - cfg.quantile, Bounds(cfg.tolerance, cfg.min_effect),
+                                 alpha, analysis.power)
+    slowest = max(needs, key=lambda k: needs[k]) if needs else "none"
+    n = needs.get(slowest, 0)
+    canary_rate = request_rate * canary.steps[0] / 100.0
+    detection = n / canary_rate if canary_rate > 0 else math.inf
     interval = analysis.seconds("interval")
-    window = analysis.seconds("query_window")
     scrape = analysis.seconds("scrape_interval")
-    worst = interval * limit + window + scrape + canary.flip_seconds
-    return Budget(interval, limit, window, scrape, canary.flip_seconds, worst,
-                  canary.budget_seconds)
+    worst = detection + interval + scrape + canary.flip_seconds
+    return Budget(request_rate, canary.steps[0], detection, slowest, n, interval, scrape,
+                  canary.flip_seconds, worst, canary.budget_seconds)
 
 
-def check_budget(canary: CanaryConfig, analysis: AnalysisConfig) -> Budget:
+def check_budget(canary: CanaryConfig, analysis: AnalysisConfig, request_rate: float,
+                 alpha: float) -> Budget:
     """The budget, or ConfigurationError naming the largest term and how to fix it."""
-    b = rollback_budget(canary, analysis)
+    b = rollback_budget(canary, analysis, request_rate, alpha)
     if b.ok:
         return b
-    terms = {
-        "analysis.interval x analysis.failure_limit (or consecutive_failure_limit)":
-            b.interval * b.failure_limit,
-        "analysis.query_window": b.query_window,
-        "analysis.scrape_interval": b.scrape_interval,
-        "canary.flip_seconds": b.flip,
-    }
-    knob = max(terms, key=lambda k: terms[k])
+    if b.detection >= max(b.interval, b.scrape_interval, b.flip):
+        knob = (f"raise canary.steps[0] (now {b.first_weight:g}%) or "
+                f"analysis.checks.{b.slowest_check}.min_effect, or canary.rollback_budget")
+    else:
+        terms = {"analysis.interval": b.interval, "analysis.scrape_interval": b.scrape_interval,
+                 "canary.flip_seconds": b.flip}
+        knob = f"lower {max(terms, key=lambda k: terms[k])}, or raise canary.rollback_budget"
     raise ConfigurationError(
-        f"rollback budget exceeded: the worst case to roll back is "
-        f"{format_duration(b.worst_case)} (analysis.interval {format_duration(b.interval)} x "
-        f"failure limit {b.failure_limit} + query window {format_duration(b.query_window)} + "
-        f"scrape interval {format_duration(b.scrape_interval)} + flip "
-        f"{format_duration(b.flip)}), over canary.rollback_budget "
-        f"{format_duration(b.budget)}; lower {knob}, which contributes most, or raise "
-        "canary.rollback_budget"
+        f"rollback budget exceeded: at {b.request_rate:.3g} requests/s and a first step of "
+        f"{b.first_weight:g}%, the canary needs {format_duration(b.detection)} to reach the "
+        f"{b.planned_sample} requests at which a min_effect regression of {b.slowest_check} "
+        f"is caught with the configured power; with the look interval "
+        f"{format_duration(b.interval)}, scrape {format_duration(b.scrape_interval)} and flip "
+        f"{format_duration(b.flip)} the worst case is {format_duration(b.worst_case)}, over "
+        f"canary.rollback_budget {format_duration(b.budget)}: {knob}"
     )
-
-
-def planned_looks(config) -> int:
-    """How many evaluations a rollout may make, for the multiple-testing correction."""
-    canary, analysis = config.canary, config.analysis
-    total = (len(canary.steps) * (canary.interval_seconds
-                                  + analysis.seconds("inconclusive_timeout"))
-             + canary.bake_seconds)
-    return max(1, math.ceil(total / analysis.seconds("interval")))

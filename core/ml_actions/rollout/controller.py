@@ -1,12 +1,13 @@
 """The canary rollout: a small state machine whose state lives in MLflow version tags.
 
-load candidate into the canary slot -> for each step: set the weight, evaluate every
-`analysis.interval`, advance once the step's interval has passed with a passing evaluation ->
-bake at 100 % -> promote (target, then `champion` / `previous-champion` aliases). A failure
-beyond the failure limits rolls back (traffic first, then registry); a sample-ratio mismatch or
-an inconclusive step past its timeout aborts; Prometheus errors fail safe (roll back, or hold
-for `hold_timeout`). Every transition is written to the candidate's `rollout.*` tags first, so
-a killed runner can `--resume`.
+load candidate into the canary slot -> for each step: set the weight, look at the evidence
+every `analysis.interval`, and let `step_policy.decide` say pass, continue, roll back, abort or
+give up -> bake at 100 % -> promote (target, then `champion` / `previous-champion` aliases).
+A failure rolls back (traffic first, then registry); a sample-ratio mismatch aborts; a step
+still inconclusive past its timeout ends the rollout `inconclusive` (canary removed, champion
+untouched); Prometheus errors fail safe (roll back, or hold for `hold_timeout`). Every
+transition is written to the candidate's `rollout.*` tags first, so a killed runner can
+`--resume`.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ import time
 from collections.abc import Callable
 
 from ml_actions.config.settings import Config
-from ml_actions.errors import InfrastructureError, MlActionsError
+from ml_actions.errors import InfrastructureError, InputError, MlActionsError
 from ml_actions.registry import ModelVersionRef, Registry
-from ml_actions.rollout.analysis.checks import CanaryAnalysis, Evaluation
+from ml_actions.rollout.analysis.checks import CanaryAnalysis
+from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.analysis.prometheus_reader import QueryError
-from ml_actions.rollout.budget import check_budget, planned_looks
+from ml_actions.rollout.budget import check_budget
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
 from ml_actions.rollout.state import RolloutState, decision_digest
+from ml_actions.rollout.step_policy import StepClock, decide
 from ml_actions.targets.base import DeploymentTarget
 from ml_actions.timestamps import epoch_from_iso, iso_from_epoch, now_iso
 
-# The shortest window a step is judged on once its data has started (seconds).
-MIN_WINDOW_SECONDS = 0.5
+RATE_WINDOW_SECONDS = 120.0  # how far back the service's request rate is measured
 
 Publish = Callable[[str, float, list], None]
 
@@ -41,10 +43,36 @@ class Rollout:
         self.config, self.registry, self.target = config, registry, target
         self.analysis, self.model_name, self.log = analysis, model_name, log
         self.publish = publish or (lambda status, weight, checks: None)
-        self.budget = check_budget(config.canary, config.analysis)
         self._saved: dict[str, str] = {}
-        if analysis is not None:
-            analysis.plan_looks(planned_looks(config))
+        analysis.plan_stages(len(config.canary.steps) + 1)
+        self.budget = check_budget(config.canary, config.analysis,
+                                   self._request_rate(analysis), analysis.alpha)
+
+    def _request_rate(self, analysis: CanaryAnalysis) -> float:
+        """The service's requests/s: configured, or measured before any traffic moves."""
+        configured = self.config.analysis.expected_request_rate
+        if configured is not None:
+            return configured
+        scrape = self.config.analysis.seconds("scrape_interval")
+        measured = None
+        for attempt in range(4):  # a freshly started Prometheus needs two scrapes for a rate
+            try:
+                measured = analysis.reader.service_request_rate(RATE_WINDOW_SECONDS,
+                                                                time.time())
+            except QueryError as err:
+                raise InputError(f"--prometheus-url: cannot measure the request rate before "
+                                 f"the first step ({err.cause}); check the URL, or set "
+                                 "analysis.expected_request_rate") from None
+            if measured or attempt == 3:
+                break
+            time.sleep(scrape)
+        if not measured:
+            raise InputError(
+                "no traffic: the gateway served no requests in the last "
+                f"{RATE_WINDOW_SECONDS:.0f} s as Prometheus sees it, so no canary can be "
+                "judged; send traffic first (and check that Prometheus scrapes the gateway), "
+                "or set analysis.expected_request_rate")
+        return measured
 
     # -- durable state ----------------------------------------------------------------------
     def save(self, version: str, state: RolloutState) -> None:
@@ -107,7 +135,6 @@ class Rollout:
         cfg = self.config.analysis
         self.target.set_canary_weight(weight)
         start = time.time()
-        baseline = self._baseline_at(result, weight, start)
         state.phase, state.step_index, state.weight = phase, index, weight
         state.step_started_at = iso_from_epoch(start)
         self.save(candidate.version, state)
@@ -118,39 +145,51 @@ class Rollout:
         result.final_weight = weight
         self.log(f"{phase} {index + 1}/{len(state.steps)}: {weight:g}% to v{candidate.version}"
                  f" for {duration:g} s")
-        interval, window = cfg.seconds("interval"), cfg.seconds("query_window")
-        give_up = start + duration + cfg.seconds("inconclusive_timeout")
+        self.analysis.start_step()
+        baseline = self._baseline(state, weight, start)
+        clock = StepClock(start, duration, cfg.seconds("inconclusive_timeout"))
+        interval = cfg.seconds("interval")
         first_error: float | None = None
-        data_start: float | None = None
         next_eval = start + interval
         while True:
             time.sleep(max(0.0, next_eval - time.time()))
             now = time.time()
-            data_start = data_start or self._data_start(weight, start, now)
-            if data_start is None or now - data_start < MIN_WINDOW_SECONDS:
-                # Never widen the window past data_start: the scrape before it counted
-                # requests routed at the old weight (a false sample-ratio mismatch).
-                evaluation = Evaluation(iso_from_epoch(now), weight, 0.0, "inconclusive", error=(
-                    "waiting for Prometheus to scrape the new weight"))
-            else:
-                evaluation = self.analysis.evaluate(
-                    candidate.version, state.stable_version or None, weight,
-                    min(window, now - data_start), at=now, baseline_at=baseline)
+            clock.data_start = clock.data_start or self._data_start(weight, start, now)
+            # The split is judged only from the first scrape that saw the new weight (the
+            # scrape before it counted requests routed at the old weight); rates from the
+            # scrape before the change, since the same two models served then.
+            evaluation = self.analysis.evaluate(
+                candidate.version, state.stable_version or None, weight,
+                clock.data_start or now, at=now, baseline=baseline,
+                rates_since=start - cfg.seconds("scrape_interval"))
             step.evaluations.append(evaluation)
             self.publish(status, weight, evaluation.checks)
-            self.log(f"  {evaluation.at} {evaluation.verdict}: " + ", ".join(
-                f"{c.name}={c.verdict}" for c in evaluation.checks) + (
-                f" {evaluation.error}" if evaluation.error else ""))
-            first_error = self._judge(candidate, state, step, evaluation, now, start,
-                                      first_error, result)
-            if now >= start + duration and evaluation.verdict == "pass":
+            self.log(f"  {evaluation.at} {evaluation.verdict} on {evaluation.window_seconds:.0f} s"
+                     ": " + ", ".join(f"{c.name}={c.verdict}" for c in evaluation.checks) + (
+                         f" {evaluation.error}" if evaluation.error else ""))
+            if evaluation.verdict == "error":
+                first_error = self._on_query_error(step, evaluation, now, start, first_error,
+                                                   result)
+            else:
+                first_error = None
+            decision = decide(evaluation, state, cfg, clock, now)
+            if decision.counted_failure:
+                state.last_decision = decision_digest(evaluation.failing())
+            if decision.action == "pass":
                 step.end, step.verdict = iso_from_epoch(time.time()), "passed"
+                if weight < 100:
+                    state.baseline_since = iso_from_epoch(clock.data_start or start)
+                    state.baseline_until = iso_from_epoch(now)
+                self.save(candidate.version, state)
                 return
-            if now >= give_up:
-                decision = "rollback" if cfg.on_inconclusive == "rollback" else "abort"
-                step.verdict = "failed" if decision == "rollback" else "aborted"
-                raise StepOutcome(decision, f"step at {weight:g}% stayed {evaluation.verdict} "
-                                            f"past analysis.inconclusive_timeout")
+            if decision.action != "continue":
+                step.verdict = {"rollback": "failed", "abort": "aborted"}.get(
+                    decision.action, "inconclusive")
+                if decision.action == "rollback":
+                    result.detection_seconds = now - start
+                raise StepOutcome(decision.action, decision.reason)
+            if decision.counted_failure:
+                self.save(candidate.version, state)
             next_eval += interval
             while next_eval < time.time():
                 next_eval += interval
@@ -172,49 +211,29 @@ class Rollout:
             return start + scrape + 0.25
         return None
 
-    def _baseline_at(self, result: RolloutResult, weight: float, start: float) -> float | None:
-        """At 100 % stable serves nothing: compare with its last window before the flip."""
+    def _baseline(self, state: RolloutState, weight: float,
+                  start: float) -> tuple[float, float] | None:
+        """At 100 % stable serves nothing: compare with its evidence from the step before."""
         if weight < 100:
             return None
-        for step in result.steps:
-            if step.weight >= 100:
-                return epoch_from_iso(step.start)
-        return start
+        if state.baseline_since and state.baseline_until:
+            return epoch_from_iso(state.baseline_since), epoch_from_iso(state.baseline_until)
+        return start - 5 * self.config.analysis.seconds("interval"), start
 
-    def _judge(self, candidate: ModelVersionRef, state: RolloutState, step: RolloutStep,
-               evaluation: Evaluation, now: float, start: float, first_error: float | None,
-               result: RolloutResult) -> float | None:
+    def _on_query_error(self, step: RolloutStep, evaluation: Evaluation, now: float,
+                        start: float, first_error: float | None,
+                        result: RolloutResult) -> float:
         cfg = self.config.analysis
-        if evaluation.verdict == "error":
-            step.verdict = "error"
-            if cfg.on_query_error == "rollback":
-                result.detection_seconds = now - start
-                raise StepOutcome("rollback", f"fail-safe: {evaluation.error}")
-            first_error = first_error or now
-            if now - first_error >= cfg.seconds("hold_timeout"):
-                result.detection_seconds = now - start
-                raise StepOutcome("rollback", f"fail-safe after holding "
-                                              f"{cfg.hold_timeout}: {evaluation.error}")
-            return first_error
-        if evaluation.verdict == "halt":
-            step.verdict = "aborted"
-            reasons = "; ".join(c.message for c in evaluation.failing())
-            raise StepOutcome("abort", f"analysis halted as untrustworthy: {reasons}")
-        if evaluation.verdict == "fail":
-            state.failures += 1
-            state.consecutive_failures += 1
-            state.last_decision = decision_digest(evaluation.failing())
-            if (state.failures >= cfg.failure_limit
-                    or state.consecutive_failures >= cfg.consecutive_failure_limit):
-                step.verdict = "failed"
-                result.detection_seconds = now - start
-                reasons = "; ".join(f"{c.name}: {c.message}" for c in evaluation.failing())
-                raise StepOutcome("rollback", reasons)  # traffic first: _stop saves the tags
-            self.save(candidate.version, state)
-        elif evaluation.verdict == "pass" and state.consecutive_failures:
-            state.consecutive_failures = 0
-            self.save(candidate.version, state)
-        return None
+        step.verdict = "error"
+        if cfg.on_query_error == "rollback":
+            result.detection_seconds = now - start
+            raise StepOutcome("rollback", f"fail-safe: {evaluation.error}")
+        first_error = first_error or now
+        if now - first_error >= cfg.seconds("hold_timeout"):
+            result.detection_seconds = now - start
+            raise StepOutcome("rollback", f"fail-safe after holding "
+                                          f"{cfg.hold_timeout}: {evaluation.error}")
+        return first_error
 
     # -- endings ------------------------------------------------------------------------------
     def _stop(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
@@ -228,7 +247,8 @@ class Rollout:
                 f"rolling back failed ({err}); the canary may still take traffic: run "
                 "ml-actions rollback now"
             ) from err
-        status = "rolled_back" if outcome.decision == "rollback" else "aborted"
+        status = {"rollback": "rolled_back", "abort": "aborted"}.get(outcome.decision,
+                                                                      "inconclusive")
         took = "" if seconds is None else f" (traffic 100% stable after {seconds:.3f} s)"
         self.log(f"{status}: {outcome.reason}{took}")
         result.result, result.reason, result.final_weight = status, outcome.reason, 0.0

@@ -15,7 +15,8 @@ from ml_actions.github.comments import CommentOutcome, comment_marker, publish_s
 from ml_actions.github.rest_client import GitHubApi
 from ml_actions.github.workflow_context import WorkflowContext
 
-STATES = {"promoted": "success", "rolled_back": "failure", "aborted": "error"}
+STATES = {"promoted": "success", "rolled_back": "failure", "aborted": "error",
+          "inconclusive": "failure"}
 
 
 class GithubRolloutPublisher:

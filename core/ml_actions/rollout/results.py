@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ml_actions.rollout.analysis.checks import Evaluation
+from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.budget import Budget
 from ml_actions.rollout.rollback import RollbackResult
 
@@ -22,13 +22,13 @@ class RolloutStep:
     phase: str  # step | bake
     start: str
     end: str | None = None
-    verdict: str = "running"  # passed | failed | aborted | error
+    verdict: str = "running"  # passed | failed | inconclusive | aborted | error
     evaluations: list[Evaluation] = field(default_factory=list)
 
 
 @dataclass
 class RolloutResult:
-    result: str  # promoted | rolled_back | aborted
+    result: str  # promoted | rolled_back | inconclusive | aborted
     model_name: str
     candidate_version: str
     stable_version: str | None

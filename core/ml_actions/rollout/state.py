@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field, fields
 
 PREFIX = "rollout."
-STATUSES = ("running", "promoted", "rolled_back", "aborted")
+STATUSES = ("running", "promoted", "rolled_back", "aborted", "inconclusive")
 TAG_VALUE_LIMIT = 4000  # keep well under MLflow's tag value limit
 
 
@@ -36,6 +36,9 @@ class RolloutState:
     environment: str = ""
     run_url: str = ""
     last_decision: str = ""  # compact JSON of the last evaluation's failing checks
+    # Stable's last evidence before it stopped serving: what the 100 % stage compares with.
+    baseline_since: str = ""
+    baseline_until: str = ""
 
     def to_tags(self) -> dict[str, str]:
         tags = {}

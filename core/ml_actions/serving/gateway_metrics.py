@@ -25,7 +25,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 
                    0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 ROLLOUT_STATUSES = ("idle", "initializing", "progressing", "baking", "promoted", "rolled_back",
-                    "failed", "aborted")
+                    "inconclusive", "failed", "aborted")
 NO_SLOT = "none"  # requests refused before a slot was chosen (malformed, too large)
 
 
@@ -35,15 +35,21 @@ class GatewayMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("ml_gateway_requests", "Prediction requests by slot and code",
-                                ["slot", "model_version", "code"], registry=r)
+                                ["slot", "model_version", "code", "group"], registry=r)
+        self.rejections = Counter("ml_gateway_input_rejections",
+                                  "Requests a slot's model refused on its own input contract "
+                                  "(a column or type its signature needs); also counted as 4xx "
+                                  "requests", ["slot", "model_version", "group"], registry=r)
         self.duration = Histogram("ml_gateway_request_duration_seconds",
-                                  "Prediction request latency", ["slot", "model_version"],
-                                  buckets=LATENCY_BUCKETS, registry=r)
+                                  "Prediction request latency of scored or failed requests",
+                                  ["slot", "model_version", "group"], buckets=LATENCY_BUCKETS,
+                                  registry=r)
         self.score = Histogram("ml_gateway_fraud_score", "P(fraud) per scored row",
-                               ["slot", "model_version"], buckets=SCORE_BUCKETS, registry=r)
+                               ["slot", "model_version", "group"], buckets=SCORE_BUCKETS,
+                               registry=r)
         self.decisions = Counter("ml_gateway_decisions",
                                  "Rows per decision at the operating threshold",
-                                 ["slot", "model_version", "decision"], registry=r)
+                                 ["slot", "model_version", "decision", "group"], registry=r)
         self.weight = Gauge("ml_gateway_traffic_weight", "Percent of traffic per slot",
                             ["slot"], registry=r)
         self.model_info = Gauge("ml_gateway_model_info", "1 for the model each slot serves",
@@ -58,21 +64,30 @@ class GatewayMetrics:
         self.check_value = Gauge("ml_actions_check_value", "Last value of a rollout check",
                                  ["model_name", "check", "threshold"], registry=r)
 
-    def observe_request(self, slot: str, version: str, code: int, seconds: float | None) -> None:
-        self.requests.labels(slot, version, str(code)).inc()
+    def observe_request(self, slot: str, version: str, code: int, seconds: float | None,
+                        group: str = "0") -> None:
+        self.requests.labels(slot, version, str(code), group).inc()
         if seconds is not None:
-            self.duration.labels(slot, version).observe(seconds)
+            self.duration.labels(slot, version, group).observe(seconds)
 
-    def observe_scores(self, slot: str, version: str, scores, threshold: float) -> None:
-        histogram = self.score.labels(slot, version)
+    def observe_rejection(self, slot: str, version: str, code: int, group: str = "0") -> None:
+        """The slot's model refused the request's input: a model error if only one slot does.
+
+        No latency is recorded: a fast refusal would make the slot's tail look better."""
+        self.rejections.labels(slot, version, group).inc()
+        self.requests.labels(slot, version, str(code), group).inc()
+
+    def observe_scores(self, slot: str, version: str, scores, threshold: float,
+                       group: str = "0") -> None:
+        histogram = self.score.labels(slot, version, group)
         fraud = 0
         for value in scores:
             histogram.observe(float(value))
             fraud += value >= threshold
         if fraud:
-            self.decisions.labels(slot, version, "fraud").inc(int(fraud))
+            self.decisions.labels(slot, version, "fraud", group).inc(int(fraud))
         if len(scores) - fraud:
-            self.decisions.labels(slot, version, "legit").inc(int(len(scores) - fraud))
+            self.decisions.labels(slot, version, "legit", group).inc(int(len(scores) - fraud))
 
     def set_slots(self, weights: dict[str, float], models: dict[str, tuple[str, str]]) -> None:
         """Publish the routing table: weights per slot, and which model each slot serves."""

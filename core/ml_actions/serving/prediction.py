@@ -23,7 +23,7 @@ from ml_actions.serving.protocols import (
     parse_v2_infer,
     v2_response,
 )
-from ml_actions.serving.routing import routing_key_of
+from ml_actions.serving.routing import group_of, routing_key_of
 
 if TYPE_CHECKING:
     from ml_actions.serving.gateway import Gateway
@@ -76,7 +76,9 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
     except RequestError as err:
         metrics.observe_request(NO_SLOT, "", err.status, None)
         return error_response(err.status, err.reason, "BAD_REQUEST")
-    slot, live = gateway.manager.table.pick(_routing_key(gateway, request, parsed))
+    key = _routing_key(gateway, request, parsed)
+    slot, live = gateway.manager.table.pick(key)
+    group = group_of(key)
     if live is None:
         metrics.observe_request(NO_SLOT, "", 503, None)
         return error_response(503, "no model is loaded in the stable slot yet; POST "
@@ -91,21 +93,20 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
     try:
         frame = model.prepare(parsed.frame)
         scores = await live.batcher.score(frame)
-    except RequestError as err:
-        metrics.observe_request(slot, model.version, err.status,
-                                time.perf_counter() - started)
+    except RequestError as err:  # the slot's model cannot take this input
+        metrics.observe_rejection(slot, model.version, err.status, group)
         return JSONResponse({"error_code": "BAD_REQUEST", "message": err.reason},
                             status_code=err.status, headers=headers)
     except Exception as err:  # noqa: BLE001 - the model failed this request, not the gateway
         log.warning("model %s in %s raised %s: %s", model.ref.uri, slot,
                     type(err).__name__, str(err)[:300])
-        metrics.observe_request(slot, model.version, 500, time.perf_counter() - started)
+        metrics.observe_request(slot, model.version, 500, time.perf_counter() - started, group)
         return JSONResponse({"error_code": "MODEL_ERROR",
                              "message": f"model {model.ref.uri} failed: {type(err).__name__}"},
                             status_code=500, headers=headers)
     values = [float(v) for v in scores]
-    metrics.observe_scores(slot, model.version, values, config.decision_threshold)
-    metrics.observe_request(slot, model.version, 200, time.perf_counter() - started)
+    metrics.observe_scores(slot, model.version, values, config.decision_threshold, group)
+    metrics.observe_request(slot, model.version, 200, time.perf_counter() - started, group)
     if protocol == "v2":
         return JSONResponse(v2_response(model.name, model.version, values, parsed.request_id),
                             headers=headers)

@@ -13,9 +13,10 @@ import hashlib
 import random
 from collections.abc import Callable
 
-from ml_actions.serving_contract import CANARY, STABLE
+from ml_actions.serving_contract import CANARY, ROUTING_GROUPS, STABLE
 
-__all__ = ["BUCKETS", "CANARY", "STABLE", "bucket_of", "choose_slot", "routing_key_of"]
+__all__ = ["BUCKETS", "CANARY", "STABLE", "bucket_of", "choose_slot", "group_of",
+           "routing_key_of"]
 
 BUCKETS = 100.0
 _SCALE = float(2 ** 64)
@@ -25,6 +26,15 @@ def bucket_of(key: str) -> float:
     """The key's fixed position in [0, 100), from the first 8 bytes of its SHA-256."""
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / _SCALE * BUCKETS
+
+
+def group_of(key: str | None, draw: Callable[[], float] = random.random) -> str:
+    """The routing group of a key: a second, independent hash, so every group holds canary and
+    stable customers alike; requests without a key (independent anyway) spread at random."""
+    if key is None:
+        return str(int(draw() * ROUTING_GROUPS) % ROUTING_GROUPS)
+    digest = hashlib.sha256(b"group:" + key.encode("utf-8")).digest()
+    return str(int.from_bytes(digest[:4], "big") % ROUTING_GROUPS)
 
 
 def choose_slot(key: str | None, canary_weight: float,

@@ -26,7 +26,7 @@ from ml_actions.rollout.start import prepare
 from ml_actions.serving_contract import ADMIN_TOKEN_ENV
 from ml_actions.targets.factory import make_target
 
-EXIT_CODES = {"promoted": 0, "rolled_back": 1, "aborted": 2}
+EXIT_CODES = {"promoted": 0, "rolled_back": 1, "inconclusive": 1, "aborted": 2}
 
 
 def schedule_overrides(inputs: Inputs) -> dict:

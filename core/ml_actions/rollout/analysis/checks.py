@@ -1,287 +1,105 @@
-"""Canary analysis: the built-in and custom checks of one evaluation, each with its evidence.
+"""Canary analysis: one look at all the evidence since a step began, every check with its proof.
 
-Every check compares the canary with the stable slot over the same window and returns a
-verdict (`pass`, `fail`, `inconclusive`, `halt`, `skip`) together with the query, the value,
-the threshold, the sample size (and the size it needed), the test statistic and its p-value,
-so a rollback always says which number failed against which bound. At 100 % canary traffic
-the stable side is read from the last window in which stable still served (`baseline_at`).
+A look reads both slots from Prometheus and runs the built-in checks (`builtin_checks`) and the
+user's (`custom_checks`). Rates are judged on everything each slot served since the scrape
+before the weight changed (`rates_since`: the same two models served then, so earlier requests
+are evidence too and a blatant failure is seen on the first scrape); the sample ratio only on
+requests since the first scrape that saw the new weight (`since`), since the split itself
+changed. At 100 % the stable side is stable's evidence from the previous step (`baseline`):
+stable serves nothing any more.
+
+The error budget: `analysis.alpha` bounds the probability that a canary as good as stable is
+rolled back by the built-in checks over the whole rollout. It is split evenly over the
+rollout's stages (steps and bake) and the comparisons each look makes; every comparison is an
+always-valid test, so looking every `analysis.interval` spends nothing more.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
 
-from ml_actions.config.durations import promql_duration
-from ml_actions.config.rollout import AnalysisConfig, CustomCheck
-from ml_actions.rollout.analysis import statistics as st
-from ml_actions.rollout.analysis.custom_checks import render_query, verdict_for
+from ml_actions.config.rollout import AnalysisConfig
+from ml_actions.rollout.analysis import builtin_checks as builtin
+from ml_actions.rollout.analysis.custom_checks import CustomChecks
+from ml_actions.rollout.analysis.evidence import AnalysisCheck, Evaluation, combine
 from ml_actions.rollout.analysis.prometheus_reader import PrometheusReader, QueryError, SlotSample
 from ml_actions.timestamps import iso_from_epoch
 
-VERDICT_ORDER = ("error", "halt", "fail", "inconclusive", "pass")
-STATISTICAL_CHECKS = ("success_rate", "latency", "score_shift", "decision_rate")
+__all__ = ["AnalysisCheck", "CanaryAnalysis", "Evaluation", "combine"]
 
 
-@dataclass
-class AnalysisCheck:
-    """One check's verdict with everything needed to audit it."""
-
-    name: str
-    verdict: str  # pass | fail | inconclusive | halt | skip
-    value: float | None
-    threshold: float | None
-    comparison: str  # how value is judged against threshold: ">=", "<=", "in"
-    sample_size: int | None
-    required_sample_size: int | None
-    statistic: str | None = None
-    statistic_value: float | None = None
-    p_value: float | None = None
-    stable_value: float | None = None
-    query: str = ""
-    message: str = ""
-
-
-@dataclass
-class Evaluation:
-    """All checks of one evaluation and the verdict they add up to."""
-
-    at: str
-    weight: float
-    window_seconds: float
-    verdict: str  # pass | fail | inconclusive | halt | error
-    checks: list[AnalysisCheck] = field(default_factory=list)
-    error: str | None = None
-
-    def failing(self) -> list[AnalysisCheck]:
-        return [c for c in self.checks if c.verdict in ("fail", "halt")]
-
-
-def _n(value: int) -> int | None:
-    return None if value >= 10**9 else value
-
-
-def combine(checks: list[AnalysisCheck]) -> str:
-    verdicts = {c.verdict for c in checks}
-    for verdict in VERDICT_ORDER:
-        if verdict in verdicts:
-            return verdict
-    return "pass"
+def comparisons_per_look(config: AnalysisConfig) -> int:
+    """How many always-valid comparisons one look makes (each gets its share of alpha)."""
+    checks = config.checks
+    return max(1, 2 * checks.success_rate.enabled + 2 * checks.latency.enabled
+               + len(checks.score_shift.quantiles) * checks.score_shift.enabled
+               + 2 * checks.decision_rate.enabled)
 
 
 class CanaryAnalysis:
     """Reads both slots from Prometheus and judges the canary against the configured bounds."""
 
-    def __init__(self, reader: PrometheusReader, config: AnalysisConfig, looks: int = 1):
+    def __init__(self, reader: PrometheusReader, config: AnalysisConfig, stages: int = 1):
         self.reader = reader
         self.config = config
-        self.plan_looks(looks)
+        self.custom = CustomChecks(reader, config.custom_checks)
+        self.plan_stages(stages)
 
-    def plan_looks(self, looks: int) -> None:
-        """Spread `alpha` over every planned evaluation and statistical check (Bonferroni).
+    def plan_stages(self, stages: int) -> None:
+        """Split `alpha` over the rollout's stages and each look's comparisons (not over looks:
+        the tests are valid at every look)."""
+        self.stages = max(1, stages)
+        self.alpha = self.config.alpha / (self.stages * comparisons_per_look(self.config))
+        self.plan = builtin.TestPlan(self.alpha, self.config.power, self.config.min_events)
 
-        A rollout peeks at the data every `analysis.interval`; testing each look at the full
-        alpha would fail a healthy canary by chance sooner or later. Blatant failures still
-        decide at once: their p-values are orders of magnitude below the corrected level.
-        """
-        self.looks = max(1, looks)
-        self.alpha = self.config.alpha / (self.looks * len(STATISTICAL_CHECKS))
-        self.srm_alpha = self.config.checks.sample_ratio.alpha / self.looks
+    def start_step(self) -> None:
+        """A new step judges new evidence: the custom checks' failing looks start over."""
+        self.custom.start_step()
 
     def evaluate(self, canary_version: str, stable_version: str | None, weight: float,
-                 window_seconds: float, at: float | None = None,
-                 baseline_at: float | None = None) -> Evaluation:
-        """One evaluation at `at` (now) over `window_seconds`; query errors give `error`."""
-        at = time.time() if at is None else at
-        try:
-            canary = self.reader.slot_sample("canary", canary_version, window_seconds, at)
-            if baseline_at is None:
-                stable = self.reader.slot_sample("stable", stable_version, window_seconds, at)
-            else:  # stable's last full window before the flip to 100 %
-                stable = self.reader.slot_sample("stable", stable_version,
-                                                 self.config.seconds("query_window"), baseline_at)
-            checks = self.builtin_checks(canary, stable, weight, baseline_at is not None)
-            checks += [self.custom_check(c, canary_version, stable_version, window_seconds, at)
-                       for c in self.config.custom_checks]
-        except QueryError as err:
-            return Evaluation(iso_from_epoch(at), weight, window_seconds, "error", [],
-                              error=f"query error: {err}")
-        return Evaluation(iso_from_epoch(at), weight, window_seconds, combine(checks), checks)
+                 since: float, at: float | None = None,
+                 baseline: tuple[float, float] | None = None,
+                 rates_since: float | None = None) -> Evaluation:
+        """One look at `at` (now); query errors give `error`.
 
-    # -- built-in checks --------------------------------------------------------------------
+        `baseline`: the (start, end) of stable's last evidence, used once stable serves nothing.
+        """
+        at = time.time() if at is None else at
+        start = since if rates_since is None else min(rates_since, since)
+        try:
+            canary = self.reader.slot_sample("canary", canary_version, start, at)
+            if baseline is None:
+                stable = self.reader.slot_sample("stable", stable_version, start, at)
+            else:
+                stable = self.reader.slot_sample("stable", stable_version, *baseline)
+            split = None
+            if baseline is None and start < since and self.config.checks.sample_ratio.enabled:
+                split = (self.reader.request_counts("canary", canary_version, since, at),
+                         self.reader.request_counts("stable", stable_version, since, at))
+            checks = self.builtin_checks(canary, stable, weight, baseline is not None, split)
+            checks += self.custom.evaluate(canary_version, stable_version, since, at)
+        except QueryError as err:
+            return Evaluation(iso_from_epoch(at), weight, at - since, "error", [],
+                              error=f"query error: {err}")
+        return Evaluation(iso_from_epoch(at), weight, at - since, combine(checks), checks,
+                          canary_requests=canary.n_requests, stable_requests=stable.n_requests)
+
     def builtin_checks(self, canary: SlotSample, stable: SlotSample, weight: float,
-                       baseline: bool) -> list[AnalysisCheck]:
-        enabled = self.config.checks
+                       baseline: bool, split: tuple[dict, dict] | None = None
+                       ) -> list[AnalysisCheck]:
+        enabled, plan = self.config.checks, self.plan
         checks = []
         if enabled.sample_ratio.enabled:
-            checks.append(self.sample_ratio(canary, stable, weight, baseline))
+            canary_n, stable_n = split or (canary.requests, stable.requests)
+            checks.append(builtin.sample_ratio(canary_n, stable_n, weight, baseline,
+                                               enabled.sample_ratio,
+                                               canary.queries.get("requests", "")))
         if enabled.success_rate.enabled:
-            checks.append(self.success_rate(canary, stable))
+            checks.append(builtin.success_rate(canary, stable, enabled.success_rate, plan))
         if enabled.latency.enabled:
-            checks.append(self.latency(canary, stable))
+            checks.append(builtin.latency_tail(canary, stable, enabled.latency, plan))
         if enabled.score_shift.enabled:
-            checks.append(self.score_shift(canary, stable))
+            checks.append(builtin.score_shift(canary, stable, enabled.score_shift, plan))
         if enabled.decision_rate.enabled:
-            checks.append(self.decision_rate(canary, stable))
+            checks.append(builtin.decision_rate(canary, stable, enabled.decision_rate, plan))
         return checks
-
-    def sample_ratio(self, canary: SlotSample, stable: SlotSample, weight: float,
-                     baseline: bool) -> AnalysisCheck:
-        cfg = self.config.checks.sample_ratio
-        total = canary.requests + (0 if baseline else stable.requests)
-        query = f"{canary.queries['requests']} / ({stable.queries['requests']})"
-        share = canary.requests / total if total else None
-        check = AnalysisCheck("sample_ratio", "pass", share, weight / 100.0, "=", total,
-                              cfg.min_samples, query=query)
-        if baseline or weight >= 100:
-            check.verdict, check.message = "skip", "all traffic is on the canary"
-            return check
-        if total < cfg.min_samples:
-            check.verdict = "inconclusive"
-            check.message = f"{total} requests in the window, {cfg.min_samples} needed"
-            return check
-        test = st.sample_ratio_test(canary.requests, total, weight)
-        check.statistic, check.statistic_value, check.p_value = "chi2", test.value, test.p_value
-        if test.p_value < self.srm_alpha:
-            check.verdict = "halt"
-            check.message = (f"sample-ratio mismatch: canary got {share:.2%} of requests at a "
-                             f"{weight:g}% weight (p={test.p_value:.2g}); the analysis cannot be "
-                             "trusted")
-        else:
-            check.message = f"canary share {share:.2%} matches the {weight:g}% weight"
-        return check
-
-    def success_rate(self, canary: SlotSample, stable: SlotSample) -> AnalysisCheck:
-        cfg = self.config.checks.success_rate
-        stable_rate = 1 - stable.errors / stable.requests if stable.requests else None
-        threshold = cfg.min if stable_rate is None else max(cfg.min, stable_rate - cfg.max_drop)
-        n = canary.requests
-        value = 1 - canary.errors / n if n else None
-        check = AnalysisCheck("success_rate", "inconclusive", value, threshold, ">=", n, None,
-                              stable_value=stable_rate, query=canary.queries["requests"])
-        allowed = max(1 - threshold, st.EPSILON)
-        test, pass_n = st.exceedance_test(canary.errors, n, allowed, self.alpha,
-                                          self.config.power, cfg.min_effect)
-        within = value is not None and value >= threshold
-        return self._judge_exceedance(check, test, pass_n, within, canary.errors,
-                                      f"{canary.errors} of {n} requests failed (5xx)")
-
-    def latency(self, canary: SlotSample, stable: SlotSample) -> AnalysisCheck:
-        cfg = self.config.checks.latency
-        q = cfg.quantile
-        lat = canary.latency
-        value = st.bucket_quantile(q, lat.bounds, lat.cumulative)
-        stable_q = st.bucket_quantile(q, stable.latency.bounds, stable.latency.cumulative)
-        raw = cfg.max_seconds
-        if stable_q is not None:
-            raw = min(cfg.max_seconds, stable_q * cfg.max_ratio)
-        # Bucket resolution: the bound is rounded up to the histogram's next bucket bound.
-        threshold = next((b for b in lat.bounds if b >= raw and not math.isinf(b)), raw)
-        n = lat.count
-        above = st.count_above(threshold, lat.bounds, lat.cumulative)
-        check = AnalysisCheck(f"latency_p{q * 100:g}", "inconclusive", value, threshold, "<=", n,
-                              None, stable_value=stable_q,
-                              query=f"histogram_quantile({q}, {canary.queries['latency']})")
-        test, pass_n = st.exceedance_test(above, n, 1 - q, self.alpha, self.config.power,
-                                          cfg.min_effect)
-        return self._judge_exceedance(check, test, pass_n, above / n <= 1 - q if n else False,
-                                      above, f"{above} of {n} requests slower than {threshold:g} s")
-
-    def _judge_exceedance(self, check: AnalysisCheck, test: st.TestOutcome, pass_n: int,
-                          within: bool, events: int, evidence: str) -> AnalysisCheck:
-        check.statistic, check.statistic_value, check.p_value = test.statistic, test.value, \
-            test.p_value
-        n = check.sample_size or 0
-        if (n and test.p_value < self.alpha and n >= test.required_n
-                and events >= self.config.min_events):
-            check.verdict, check.required_sample_size = "fail", test.required_n
-            check.message = f"{evidence}: significantly beyond the bound (p={test.p_value:.2g})"
-        elif n >= pass_n and within:
-            check.verdict, check.required_sample_size = "pass", pass_n
-            check.message = evidence
-        else:
-            check.required_sample_size = pass_n
-            check.message = f"{evidence}; {pass_n} requests needed to pass with the set power"
-        return check
-
-    def score_shift(self, canary: SlotSample, stable: SlotSample) -> AnalysisCheck:
-        cfg = self.config.checks.score_shift
-        bounds = sorted(set(canary.scores.bounds) | set(stable.scores.bounds))
-        c, s = canary.scores.aligned(bounds), stable.scores.aligned(bounds)
-        n = canary.scores.count
-        merged_c, merged_s = st.merge_sparse_buckets(c, s)
-        value = st.psi(merged_c, merged_s) if n and stable.scores.count else None
-        check = AnalysisCheck("score_psi", "inconclusive", value, cfg.max_psi, "<=", n, None,
-                              query=canary.queries["scores"])
-        if value is None:
-            check.message = "no scores on one side"
-            return check
-        test = st.chi_square_homogeneity(c, s, self.alpha, self.config.power)
-        df = max(len(merged_c) - 1, 1)
-        pass_n = st.chi_square_n(cfg.min_effect, df, self.alpha, self.config.power)
-        check.statistic, check.statistic_value, check.p_value = "chi2", test.value, test.p_value
-        if value > cfg.max_psi and test.p_value < self.alpha and n >= test.required_n:
-            check.verdict, check.required_sample_size = "fail", test.required_n
-            check.message = f"score distribution shifted: PSI {value:.3f} (p={test.p_value:.2g})"
-        elif value <= cfg.max_psi and n >= pass_n:
-            check.verdict, check.required_sample_size = "pass", pass_n
-            check.message = f"PSI {value:.3f}"
-        else:
-            check.required_sample_size = pass_n
-            check.message = f"PSI {value:.3f} on {n} scores; {pass_n} needed to pass"
-        return check
-
-    def decision_rate(self, canary: SlotSample, stable: SlotSample) -> AnalysisCheck:
-        cfg = self.config.checks.decision_rate
-        n, ns = canary.decisions, stable.decisions
-        p_c = canary.flagged / n if n else None
-        p_s = stable.flagged / ns if ns else None
-        check = AnalysisCheck("decision_rate", "inconclusive", p_c, None, "in", n, None,
-                              stable_value=p_s, query=canary.queries["decisions"])
-        if p_c is None or p_s is None:
-            check.message = "no decisions on one side"
-            return check
-        upper, lower = p_s * cfg.max_ratio, p_s * cfg.min_ratio
-        check.threshold, check.comparison = (upper, "<=") if p_c >= p_s else (lower, ">=")
-        test = st.two_proportion_test(canary.flagged, n, stable.flagged, ns, self.alpha,
-                                      self.config.power)
-        target = min(max(upper, p_s + cfg.min_effect), 1 - st.EPSILON)
-        pass_n = st.two_proportion_n(target, p_s, ns / n, self.alpha, self.config.power)
-        check.statistic, check.statistic_value, check.p_value = "z", test.value, test.p_value
-        outside = p_c > upper or p_c < lower
-        evidence = f"canary flags {p_c:.2%}, stable {p_s:.2%}"
-        # Enough events on the side that deviates: flagged ones, or the flags stable expects.
-        events = canary.flagged if p_c > p_s else n * p_s
-        if (outside and test.p_value < self.alpha and n >= test.required_n
-                and events >= self.config.min_events):
-            check.verdict, check.required_sample_size = "fail", test.required_n
-            check.message = f"{evidence}: outside x{cfg.min_ratio:g}-x{cfg.max_ratio:g} of stable"
-        elif n >= pass_n and (not outside or test.p_value >= self.alpha):
-            # Powered for the target effect and no significant difference: a rare flag rate
-            # (0 of 100 canary decisions against stable's 1 %) is not evidence of a shift.
-            check.verdict, check.required_sample_size = "pass", pass_n
-            check.message = evidence
-        else:
-            check.required_sample_size = pass_n
-            check.message = f"{evidence}; {pass_n} decisions needed to judge"
-        return check
-
-    # -- custom checks ------------------------------------------------------------------------
-    def custom_check(self, check: CustomCheck, canary_version: str, stable_version: str | None,
-                     window_seconds: float, at: float) -> AnalysisCheck:
-        version = canary_version if check.slot == "canary" else stable_version
-        window = promql_duration(window_seconds)
-        query = render_query(check, check.query, check.slot, version, window)
-        value = self.reader.scalar(query, at)
-        samples = None
-        if check.sample_query:
-            samples = self.reader.scalar(
-                render_query(check, check.sample_query, check.slot, version, window), at)
-        verdict, message = verdict_for(check, value, samples)
-        bound = check.max if check.max is not None else check.min
-        comparison = "in" if check.min is not None and check.max is not None else (
-            "<=" if check.max is not None else ">=")
-        return AnalysisCheck(check.name, verdict, value, bound, comparison,
-                             None if samples is None else int(samples), check.min_samples or None,
-                             query=query, message=message)

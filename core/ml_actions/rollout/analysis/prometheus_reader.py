@@ -1,19 +1,22 @@
-"""What the canary analysis reads from Prometheus: the gateway's metrics of one slot and version
-over one window, as plain counts.
+"""What the canary analysis reads from Prometheus: everything one slot served since a step began.
 
-Every check compares canary with stable over the same window, so both sides are read with the
-same range and evaluation time. Counts are exact deltas of the counters over the window
-(`now - (offset or 0)`), not `increase()`: a canary's series is born during the step and
-`increase()` would drop its first scrape, biasing the sample-ratio check against it.
-Histograms are fetched as bucket deltas and judged in Python (quantiles, exceedances,
-chi-square), which also yields the sample size every verdict needs. Any failure to reach
-Prometheus or a query it rejects becomes `QueryError`, which the rollout treats as fail-safe
+Evidence accumulates: each look judges every request since the step's weight took effect, not
+a sliding window, so a canary at 1 request/s is judged on minutes of traffic, not on the last
+30 seconds. Counts are computed here from the raw samples of a range query, reset-aware (a
+counter that drops restarted from zero, as PromQL's `increase` treats it, but without its
+extrapolation), so a gateway restart mid-step loses only what was never scraped. A series born
+during the step counts from zero, which `increase` would not do for its first sample.
+
+Counts come per routing group (`group` label, see `serving_contract.ROUTING_GROUPS`): the
+analysis needs them for a variance that respects customer-sticky routing. Any failure to reach
+Prometheus, or a query it rejects, is `QueryError`, which the rollout treats as fail-safe
 rather than as "no data".
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from urllib3.util.retry import Retry
@@ -21,11 +24,13 @@ from urllib3.util.retry import Retry
 from ml_actions.errors import first_line
 
 REQUESTS = "ml_gateway_requests_total"
+REJECTIONS = "ml_gateway_input_rejections_total"
 DURATION = "ml_gateway_request_duration_seconds"
 SCORE = "ml_gateway_fraud_score"
 DECISIONS = "ml_gateway_decisions_total"
 WEIGHT = "ml_gateway_traffic_weight"
 FLAGGED_DECISIONS = ("fraud", "flagged", "flag", "block", "blocked", "decline", "1", "true")
+LOOKBACK_SECONDS = 60.0  # how far before the step a range query reaches for the baseline
 
 
 class QueryError(Exception):
@@ -38,51 +43,84 @@ class QueryError(Exception):
 
 
 @dataclass
-class Histogram:
-    """Cumulative bucket counts by upper bound; the last bound is +Inf."""
+class GroupedHistogram:
+    """Cumulative bucket counts by upper bound (the last is +Inf), per routing group."""
 
     bounds: list[float] = field(default_factory=list)
-    cumulative: list[float] = field(default_factory=list)
+    groups: dict[str, list[float]] = field(default_factory=dict)
+
+    def total(self) -> list[float]:
+        """Cumulative counts over all groups."""
+        out = [0.0] * len(self.bounds)
+        for counts in self.groups.values():
+            out = [a + b for a, b in zip(out, counts, strict=True)]
+        return out
 
     @property
     def count(self) -> int:
-        return int(round(self.cumulative[-1])) if self.cumulative else 0
+        total = self.total()
+        return int(round(total[-1])) if total else 0
 
-    def bucket_counts(self) -> list[float]:
-        """Per-bucket (non-cumulative) counts, clipped at 0 against extrapolation noise."""
-        out, prev = [], 0.0
-        for value in self.cumulative:
-            out.append(max(value - prev, 0.0))
-            prev = max(prev, value)
-        return out
+    def above(self, level: float) -> dict[str, float]:
+        """Per group: observations above the first bucket bound >= `level` (certainly above)."""
+        index = next((i for i, b in enumerate(self.bounds) if b >= level), None)
+        if index is None:
+            return {g: 0.0 for g in self.groups}
+        return {g: max(c[-1] - c[index], 0.0) for g, c in self.groups.items()}
 
-    def aligned(self, bounds: list[float]) -> list[float]:
-        """Per-bucket counts on `bounds` (missing buckets count 0) to compare two histograms."""
-        by_bound = dict(zip(self.bounds, self.bucket_counts(), strict=True))
-        return [by_bound.get(b, 0.0) for b in bounds]
+    def totals(self) -> dict[str, float]:
+        return {g: c[-1] if c else 0.0 for g, c in self.groups.items()}
 
 
 @dataclass
 class SlotSample:
-    """One slot's traffic over a window: requests, 5xx, latency, scores, decisions."""
+    """One slot's traffic since `since`, per routing group: requests, model errors, latency,
+    scores and decisions. Model errors are 5xx plus the slot's own input rejections."""
 
     slot: str
     model_version: str | None
-    window_seconds: float
+    since: float
     at: float
-    requests: int = 0
-    errors: int = 0
-    latency: Histogram = field(default_factory=Histogram)
-    scores: Histogram = field(default_factory=Histogram)
-    decisions: int = 0
-    flagged: int = 0
+    requests: dict[str, float] = field(default_factory=dict)
+    model_errors: dict[str, float] = field(default_factory=dict)
+    codes: dict[str, float] = field(default_factory=dict)
+    latency: GroupedHistogram = field(default_factory=GroupedHistogram)
+    scores: GroupedHistogram = field(default_factory=GroupedHistogram)
+    decisions: dict[str, float] = field(default_factory=dict)
+    flagged: dict[str, float] = field(default_factory=dict)
     queries: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def n_requests(self) -> int:
+        return int(round(sum(self.requests.values())))
 
-def delta_query(series: str, label: str, window: str) -> str:
-    """Growth of a counter over `window`, by `label`; a series born in the window counts from 0."""
-    now = f"sum by ({label}) ({series})"
-    return f"{now} - (sum by ({label}) ({series} offset {window}) or {now} * 0)"
+    @property
+    def n_errors(self) -> int:
+        return int(round(sum(self.model_errors.values())))
+
+    @property
+    def n_decisions(self) -> int:
+        return int(round(sum(self.decisions.values())))
+
+    @property
+    def n_flagged(self) -> int:
+        return int(round(sum(self.flagged.values())))
+
+
+def increase_since(samples: list[tuple[float, float]], since: float) -> float:
+    """A counter's growth after `since`, from raw samples, treating a drop as a restart."""
+    baseline = 0.0
+    growth = 0.0
+    previous: float | None = None
+    for t, value in samples:
+        if t <= since:
+            baseline = value
+            continue
+        if previous is None:
+            previous = baseline
+        growth += value - previous if value >= previous else value
+        previous = value
+    return growth
 
 
 def selector(slot: str, model_version: str | None) -> str:
@@ -91,7 +129,7 @@ def selector(slot: str, model_version: str | None) -> str:
 
 
 class PrometheusReader:
-    """Instant queries at a chosen evaluation time through prometheus-api-client."""
+    """Instant and range queries at a chosen evaluation time through prometheus-api-client."""
 
     def __init__(self, url: str, timeout: float = 5.0):
         from prometheus_api_client import PrometheusConnect
@@ -125,37 +163,71 @@ class PrometheusReader:
         """
         return self.scalar(f'timestamp({WEIGHT}{{slot="canary"}} == {weight:g})', at)
 
-    def _by_label(self, promql: str, label: str, at: float) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def increases(self, series: str, labels: tuple[str, ...], since: float, at: float
+                  ) -> tuple[dict[tuple[str, ...], float], str]:
+        """Growth since `since` of every series of `series`, summed by `labels`."""
+        reach = max(1, math.ceil(at - since + LOOKBACK_SECONDS))
+        promql = f"{series}[{reach}s]"
+        out: dict[tuple[str, ...], float] = defaultdict(float)
         for row in self.query(promql, at):
-            value = float(row["value"][1])
-            if not math.isnan(value):
-                out[row["metric"].get(label, "")] = max(value, 0.0)  # a reset is no traffic
-        return out
+            samples = [(float(t), float(v)) for t, v in row.get("values") or []]
+            key = tuple(row["metric"].get(label, "") for label in labels)
+            out[key] += increase_since(samples, since)
+        return dict(out), promql
 
-    def histogram(self, metric: str, sel: str, window: str, at: float) -> tuple[Histogram, str]:
-        promql = delta_query(f"{metric}_bucket{sel}", "le", window)
-        raw = self._by_label(promql, "le", at)
-        pairs = sorted((float(le), value) for le, value in raw.items())
-        return Histogram([p[0] for p in pairs], [p[1] for p in pairs]), promql
+    def histogram(self, metric: str, sel: str, since: float, at: float
+                  ) -> tuple[GroupedHistogram, str]:
+        raw, promql = self.increases(f"{metric}_bucket{sel}", ("group", "le"), since, at)
+        by_bound = {(group, float(le)): value for (group, le), value in raw.items()}
+        bounds = sorted({bound for _, bound in by_bound})
+        groups = {group: [by_bound.get((group, b), 0.0) for b in bounds]
+                  for group in sorted({g for g, _ in by_bound})}
+        return GroupedHistogram(bounds, groups), promql
 
-    def slot_sample(self, slot: str, model_version: str | None, window_seconds: float,
+    def slot_sample(self, slot: str, model_version: str | None, since: float,
                     at: float) -> SlotSample:
-        """Everything the built-in checks need about one slot, read over one window."""
-        window = f"{max(1, int(window_seconds * 1000))}ms"
+        """Everything the built-in checks need about one slot since `since`."""
         sel = selector(slot, model_version)
-        sample = SlotSample(slot, model_version, window_seconds, at)
-        q_requests = delta_query(f"{REQUESTS}{sel}", "code", window)
-        by_code = self._by_label(q_requests, "code", at)
-        sample.requests = int(round(sum(by_code.values())))
-        sample.errors = int(round(sum(v for c, v in by_code.items() if c.startswith("5"))))
-        sample.latency, q_latency = self.histogram(DURATION, sel, window, at)
-        sample.scores, q_scores = self.histogram(SCORE, sel, window, at)
-        q_decisions = delta_query(f"{DECISIONS}{sel}", "decision", window)
-        by_decision = self._by_label(q_decisions, "decision", at)
-        sample.decisions = int(round(sum(by_decision.values())))
-        sample.flagged = int(round(sum(v for d, v in by_decision.items()
-                                       if d.lower() in FLAGGED_DECISIONS)))
-        sample.queries = {"requests": q_requests, "latency": q_latency, "scores": q_scores,
-                          "decisions": q_decisions}
+        sample = SlotSample(slot, model_version, since, at)
+        by_code, q_requests = self.increases(f"{REQUESTS}{sel}", ("group", "code"), since, at)
+        rejected, q_rejections = self.increases(f"{REJECTIONS}{sel}", ("group",), since, at)
+        for (group, code), value in by_code.items():
+            sample.requests[group] = sample.requests.get(group, 0.0) + value
+            sample.codes[code] = sample.codes.get(code, 0.0) + value
+            if code.startswith("5"):
+                sample.model_errors[group] = sample.model_errors.get(group, 0.0) + value
+        for (group,), value in rejected.items():
+            sample.model_errors[group] = sample.model_errors.get(group, 0.0) + value
+        sample.latency, q_latency = self.histogram(DURATION, sel, since, at)
+        sample.scores, q_scores = self.histogram(SCORE, sel, since, at)
+        by_decision, q_decisions = self.increases(f"{DECISIONS}{sel}", ("group", "decision"),
+                                                  since, at)
+        for (group, decision), value in by_decision.items():
+            sample.decisions[group] = sample.decisions.get(group, 0.0) + value
+            if decision.lower() in FLAGGED_DECISIONS:
+                sample.flagged[group] = sample.flagged.get(group, 0.0) + value
+        sample.queries = {"requests": q_requests, "rejections": q_rejections,
+                          "latency": q_latency, "scores": q_scores, "decisions": q_decisions}
         return sample
+
+    def request_counts(self, slot: str, model_version: str | None, since: float,
+                       at: float) -> dict[str, float]:
+        """Requests per routing group since `since` (the sample-ratio check's evidence)."""
+        by_group, _ = self.increases(f"{REQUESTS}{selector(slot, model_version)}", ("group",),
+                                     since, at)
+        return {group: value for (group,), value in by_group.items()}
+
+    def service_request_rate(self, seconds: float, at: float) -> float | None:
+        """Requests per second the gateway's slots served over (at most) the last `seconds`.
+
+        From raw samples over the time they actually cover: PromQL's `rate` divides by the
+        whole range, which underestimates a gateway whose series are younger than it."""
+        promql = f'{REQUESTS}{{slot!="none"}}[{max(1, int(seconds))}s]'
+        total, first, last = 0.0, math.inf, -math.inf
+        for row in self.query(promql, at):
+            samples = [(float(t), float(v)) for t, v in row.get("values") or []]
+            if len(samples) < 2:
+                continue
+            total += increase_since(samples, samples[0][0])
+            first, last = min(first, samples[0][0]), max(last, samples[-1][0])
+        return total / (last - first) if last > first else None

@@ -1,0 +1,181 @@
+"""[legacy, for bench/canary_stats.py] Settings of a canary rollout (before the sequential
+analysis), its Prometheus analysis and the alert relay.
+
+Durations stay strings as written (`30s`, `5m`) so reports quote the user's own words; the
+`*_seconds` properties parse them once. Everything a decision depends on (schedule, failure
+policy, statistical power, thresholds) is here, never a constant in code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ml_actions.config.durations import parse_duration
+
+POLICIES_INCONCLUSIVE = ("rollback", "abort")
+POLICIES_QUERY_ERROR = ("rollback", "hold")
+
+
+@dataclass
+class CanaryConfig:
+    """The schedule: traffic steps, how long each is held, the bake at 100 %, the budget."""
+
+    steps: list[float] = field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0])
+    interval: str = "5m"  # how long each step is held (at least one passing analysis)
+    bake: str = "10m"  # held at 100 % before promoting; a failure still rolls back
+    warmup_timeout: str = "5m"  # loading and warming the candidate into the canary slot
+    # Worst case from a canary going bad to 100 % stable must fit in this budget.
+    rollback_budget: str = "5m"
+    flip_seconds: float = field(default=5.0, metadata={"range": (0, 600)})  # allowance, flip
+    comment_id: str = "canary-deploy"
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise ValueError("steps: give at least one traffic step, e.g. [5, 25, 50, 100]")
+        if any(s <= 0 or s > 100 for s in self.steps):
+            raise ValueError(f"steps: every step must lie in (0, 100], got {self.steps}")
+        if any(b <= a for a, b in zip(self.steps, self.steps[1:], strict=False)):
+            raise ValueError(f"steps: must increase strictly, got {self.steps}")
+        if self.steps[-1] != 100:
+            raise ValueError(f"steps: the last step must be 100, got {self.steps}")
+        for name in ("interval", "bake", "warmup_timeout", "rollback_budget"):
+            parse_duration(getattr(self, name), name)
+
+    @property
+    def interval_seconds(self) -> float:
+        return parse_duration(self.interval, "canary.interval")
+
+    @property
+    def bake_seconds(self) -> float:
+        return parse_duration(self.bake, "canary.bake")
+
+    @property
+    def warmup_seconds(self) -> float:
+        return parse_duration(self.warmup_timeout, "canary.warmup_timeout")
+
+    @property
+    def budget_seconds(self) -> float:
+        return parse_duration(self.rollback_budget, "canary.rollback_budget")
+
+
+@dataclass
+class SuccessRateCheck:
+    """Share of non-5xx responses: at least `min`, and at most `max_drop` below stable."""
+
+    enabled: bool = True
+    min: float = field(default=0.99, metadata={"range": (0, 1)})
+    max_drop: float = field(default=0.01, metadata={"range": (0, 1)})
+    min_effect: float = field(default=0.04, metadata={"range": (0.001, 1)})
+
+
+@dataclass
+class LatencyCheck:
+    """p99 latency: at most `max_seconds`, and at most stable's p99 x `max_ratio`."""
+
+    enabled: bool = True
+    quantile: float = field(default=0.99, metadata={"range": (0.5, 0.9999)})
+    max_seconds: float = field(default=0.5, metadata={"range": (0, None)})
+    max_ratio: float = field(default=1.5, metadata={"range": (1, None)})
+    min_effect: float = field(default=0.04, metadata={"range": (0.001, 1)})
+
+
+@dataclass
+class ScoreShiftCheck:
+    """Fraud-score distribution, canary vs stable: PSI at most `max_psi`, tested by chi-square."""
+
+    enabled: bool = True
+    max_psi: float = field(default=0.2, metadata={"range": (0, None)})
+    min_effect: float = field(default=0.3, metadata={"range": (0.01, 10)})  # Cohen's w
+
+
+@dataclass
+class DecisionRateCheck:
+    """Share flagged as fraud, canary vs stable: the ratio must stay in [min_ratio, max_ratio]."""
+
+    enabled: bool = True
+    min_ratio: float = field(default=0.5, metadata={"range": (0, 1)})
+    max_ratio: float = field(default=1.5, metadata={"range": (1, None)})
+    min_effect: float = field(default=0.05, metadata={"range": (0.001, 1)})
+
+
+@dataclass
+class SampleRatioCheck:
+    """Observed canary share vs the configured weight; a mismatch halts the analysis."""
+
+    enabled: bool = True
+    alpha: float = field(default=0.001, metadata={"range": (0, 0.5)})
+    min_samples: int = field(default=100, metadata={"range": (1, None)})
+
+
+@dataclass
+class CustomCheck:
+    """A PromQL query (Jinja2: slot, model_version, window) whose value must lie in [min, max]."""
+
+    name: str = ""
+    query: str = ""
+    min: float | None = None
+    max: float | None = None
+    slot: str = field(default="canary", metadata={"choices": ("canary", "stable")})
+    sample_query: str | None = None  # a count; below min_samples the check is inconclusive
+    min_samples: int = field(default=0, metadata={"range": (0, None)})
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.query:
+            raise ValueError("a custom check needs a name and a query")
+        if self.min is None and self.max is None:
+            raise ValueError(f"custom check {self.name!r}: give min, max or both")
+
+
+@dataclass
+class BuiltinChecks:
+    success_rate: SuccessRateCheck = field(default_factory=SuccessRateCheck)
+    latency: LatencyCheck = field(default_factory=LatencyCheck)
+    score_shift: ScoreShiftCheck = field(default_factory=ScoreShiftCheck)
+    decision_rate: DecisionRateCheck = field(default_factory=DecisionRateCheck)
+    sample_ratio: SampleRatioCheck = field(default_factory=SampleRatioCheck)
+
+
+@dataclass
+class AnalysisConfig:
+    """How the canary is judged from Prometheus, and what happens when it cannot be judged."""
+
+    interval: str = "30s"  # how often the checks are evaluated within a step
+    query_window: str = "1m"  # the longest range a check looks back over
+    scrape_interval: str = "15s"  # Prometheus' scrape interval of the gateway
+    alpha: float = field(default=0.05, metadata={"range": (0.0001, 0.5)})
+    power: float = field(default=0.8, metadata={"range": (0.5, 0.999)})
+    # A check never fails on fewer bad observations (errors, slow requests, flagged
+    # decisions) than this, however significant: one transient 5xx is not a verdict.
+    min_events: int = field(default=3, metadata={"range": (1, 1000)})
+    failure_limit: int = field(default=1, metadata={"range": (1, 100)})
+    consecutive_failure_limit: int = field(default=1, metadata={"range": (1, 100)})
+    # A step that is still inconclusive this long after its interval ends is judged:
+    inconclusive_timeout: str = "2m"
+    on_inconclusive: str = field(default="rollback", metadata={"choices": POLICIES_INCONCLUSIVE})
+    # Prometheus unreachable or a query error: roll back (fail safe) or hold the weight.
+    on_query_error: str = field(default="rollback", metadata={"choices": POLICIES_QUERY_ERROR})
+    hold_timeout: str = "5m"  # with `hold`, how long to wait for Prometheus before rolling back
+    query_timeout: float = field(default=5.0, metadata={"range": (0.1, 120)})
+    checks: BuiltinChecks = field(default_factory=BuiltinChecks)
+    custom_checks: list[CustomCheck] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name in ("interval", "query_window", "scrape_interval", "inconclusive_timeout",
+                     "hold_timeout"):
+            parse_duration(getattr(self, name), name)
+
+    def seconds(self, name: str) -> float:
+        return parse_duration(getattr(self, name), f"analysis.{name}")
+
+
+@dataclass
+class AlertRelayConfig:
+    """The webhook receiver Alertmanager calls; firing alerts with the label roll back."""
+
+    host: str = "127.0.0.1"
+    port: int = field(default=9095, metadata={"range": (1, 65535)})
+    rollback_label: str = "ml_actions_rollback"
+    # Alerts re-sent by Alertmanager for the same incident do not roll back twice.
+    dedup_window: str = "10m"
+    repository_dispatch: bool = False
+    dispatch_event_type: str = "ml-actions-rollback"
