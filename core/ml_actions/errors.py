@@ -48,6 +48,13 @@ class RegistryError(MlActionsError):
     kind = "registry error"
 
 
+class Cancelled(MlActionsError):
+    """The job was cancelled (SIGTERM, Ctrl-C): whatever was under way is made safe first."""
+
+    kind = "cancelled"
+    exit_code = 130
+
+
 class InfrastructureError(MlActionsError):
     """A service we depend on (MLflow, Spark, Prometheus, the gateway) is unreachable."""
 

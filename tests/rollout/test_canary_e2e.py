@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ from ml_actions.registry import Registry
 from ml_actions.targets.gateway import GatewayTarget
 from tests.fixtures.gateway import REPO_ROOT, start_gateway, wait_ready
 from tests.fixtures.github_server import FakeGitHub
-from tests.fixtures.local_services import start_prometheus
+from tests.fixtures.local_services import free_port, start_prometheus
 from tests.rollout import canary_models as cm
 from tests.rollout.load_generator import LoadGenerator
 
@@ -58,6 +59,7 @@ class Stack:
             "shifted": cm.register(tracking_uri, MODEL, cm.CanaryModel(power=1.1)),
             "slow": cm.register(tracking_uri, MODEL, cm.CanaryModel(delay=0.6)),
             "good2": cm.register(tracking_uri, MODEL, cm.CanaryModel()),
+            "cancelled": cm.register(tracking_uri, MODEL, cm.CanaryModel()),
             "healthy": cm.register(tracking_uri, MODEL, cm.CanaryModel()),
             "silent": cm.register(tracking_uri, MODEL, cm.CanaryModel(power=500.0)),
             "needs_column": cm.register(tracking_uri, MODEL, cm.CanaryModel(),
@@ -268,6 +270,24 @@ def test_healthy_canary_at_5_percent_of_50_rps_on_dev_defaults_is_promoted(stack
                           "--report-dir", str(stack.tmp / "restore")])
 
 
+def test_wrong_prometheus_is_exit_2_before_anything_changes(stack, tmp_path):
+    """A wrong --prometheus-url must never roll back (and blame) a model."""
+    candidate = stack.versions["good2"]
+    lone = start_prometheus(tmp_path / "lone", [], "1s")  # answers, but scrapes nothing
+    try:
+        for url, phrase in ((f"http://127.0.0.1:{free_port()}", "check the URL"),
+                            (lone.url, "does not scrape the gateway")):
+            argv = stack.deploy_args("preflight", "--candidate", candidate)
+            argv[argv.index("--prometheus-url") + 1] = url
+            code, outputs, log = stack.cli("preflight", argv)
+            assert code == 2 and phrase in log and "--prometheus-url" in log, log
+            assert len(log.strip().splitlines()) == 1 and len(log) < 400, log
+            assert stack.target.state().slot("canary").status == "empty"
+            assert "rollout.status" not in stack.registry.get_tags(MODEL, candidate)
+    finally:
+        lone.stop()
+
+
 def test_over_budget_config_is_refused_before_any_traffic_moves(stack, tmp_path):
     bad = tmp_path / "slow-analysis.yaml"
     bad.write_text(yaml.safe_dump({"analysis": {"interval": "6m"}}))
@@ -309,6 +329,48 @@ def test_killed_runner_resumes_and_finishes(stack):
     assert report["resumed"] and report["steps"][0]["weight"] == 100
     assert stack.stable_version() == v["good2"]
     assert stack.load.failures(start) == []
+
+
+def test_a_cancelled_job_takes_the_canary_out_of_traffic_before_exiting(stack):
+    """SIGTERM is how GitHub cancels a job: the canary must not keep serving unjudged."""
+    v = stack.versions
+    env = {**os.environ, "ML_ACTIONS_ADMIN_TOKEN": TOKEN,
+           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "core"), str(REPO_ROOT)])}
+    log_path = stack.tmp / "cancelled.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ml_actions.cli", *stack.deploy_args(
+            "cancelled", "--candidate", v["cancelled"], "--interval", "60s")], env=env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 90
+            while stack.target.state().canary_weight == 0 and time.monotonic() < deadline:
+                assert proc.poll() is None, log_path.read_text()
+                time.sleep(0.2)
+            assert stack.target.state().canary_weight > 0
+            proc.send_signal(signal.SIGTERM)
+            sent = time.time()
+            code = proc.wait(timeout=30)
+            state = stack.target.state()
+            # when the gateway itself recorded the canary's removal (not when we polled it)
+            removed = datetime.fromisoformat(state.updated_at).timestamp() - sent
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert state.canary_weight == 0 and removed < 1.0, (removed, log_path.read_text())
+    assert code == 130, log_path.read_text()
+    tags = stack.registry.get_tags(MODEL, v["cancelled"])
+    assert tags["rollout.status"] == "aborted" and "SIGTERM" in tags["rollout.reason"]
+    assert stack.stable_version() != v["cancelled"]
+    assert stack.registry.find_alias(MODEL, "canary") is None
+    assert "cancelled (SIGTERM)" in log_path.read_text()
+    # the workflow's clean-up job after the failed deploy: no canary left, so no second rollback
+    stable = stack.stable_version()
+    code, outputs, log = stack.cli("cleanup", [
+        "rollback", "--model-name", MODEL, "--target-url", stack.gateway.url, "--reason",
+        "canary-deploy job failed without a verdict", "--expect-canary", "@canary",
+        "--tracking-uri", stack.tracking_uri])
+    assert code == 0 and outputs["action"] == "not_in_expected_state", log
+    assert stack.stable_version() == stable and stack.target.state().canary_weight == 0
 
 
 def test_firing_alert_rolls_back_through_alertmanager_and_the_relay(stack, tmp_path):

@@ -235,3 +235,25 @@ def test_alert_relay_needs_its_bearer_token():
     inputs["github_token"] = "gh"
     relay = make_relay(inputs, runner)
     assert relay.dispatch is not None and relay.default_model == "m"
+
+
+def test_expected_state_makes_every_rollback_caller_idempotent(simulator):
+    running = make_target(simulator, canary="2", weight=25)
+    other = rollback(running, None, RegistryConfig(), "m", "alert", expect_canary="3")
+    assert other.action == "not_in_expected_state" and "canary is v2" in other.reason
+    assert running.state().canary_weight == 25  # nothing changed
+    done = rollback(running, None, RegistryConfig(), "m", "alert", expect_canary="2")
+    assert done.action == "canary_removed" and running.state().canary_weight == 0
+    again = rollback(running, None, RegistryConfig(), "m", "dispatch", expect_canary="2")
+    assert again.action == "not_in_expected_state"  # a second caller cannot demote stable
+    assert running.state().slot("stable").model_version == "1"
+
+    promoted = make_target(simulator, stable="2", previous="1")
+    kept = rollback(promoted, None, RegistryConfig(), "m", "old alert", expect_champion="3")
+    assert kept.action == "not_in_expected_state"
+    assert promoted.state().slot("stable").model_version == "2"
+    restored = rollback(promoted, None, RegistryConfig(), "m", "alert", expect_champion="2")
+    assert restored.action == "previous_restored" and restored.restored_version == "1"
+    with pytest.raises(InputError, match="exclude each other"):
+        rollback(promoted, None, RegistryConfig(), "m", "x", expect_canary="1",
+                 expect_champion="1")

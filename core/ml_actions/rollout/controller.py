@@ -15,8 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ml_actions import cancellation
 from ml_actions.config.settings import Config
-from ml_actions.errors import InfrastructureError, InputError, MlActionsError
+from ml_actions.errors import Cancelled, InfrastructureError, InputError, MlActionsError
 from ml_actions.registry import ModelVersionRef, Registry
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.evidence import Evaluation
@@ -108,9 +109,13 @@ class Rollout:
             self._promote(candidate, state, result)
         except StepOutcome as outcome:
             self._stop(candidate, state, result, outcome)
-        except MlActionsError as err:  # the target or the registry failed mid-rollout
+        except MlActionsError as err:  # the target or the registry failed, or a cancel
             self._emergency_stop(candidate, state, result, err)
             raise
+        except KeyboardInterrupt:  # Ctrl-C: never leave the canary serving unjudged
+            err = Cancelled("interrupted (SIGINT): the canary was taken out of traffic")
+            self._emergency_stop(candidate, state, result, err)
+            raise err from None
         result.ended_at = now_iso()
         result.failures = state.failures
         return result
@@ -153,15 +158,10 @@ class Rollout:
         next_eval = start + interval
         while True:
             time.sleep(max(0.0, next_eval - time.time()))
+            cancellation.raise_if_requested()  # a SIGTERM swallowed inside a library call
             now = time.time()
             clock.data_start = clock.data_start or self._data_start(weight, start, now)
-            # The split is judged only from the first scrape that saw the new weight (the
-            # scrape before it counted requests routed at the old weight); rates from the
-            # scrape before the change, since the same two models served then.
-            evaluation = self.analysis.evaluate(
-                candidate.version, state.stable_version or None, weight,
-                clock.data_start or now, at=now, baseline=baseline,
-                rates_since=start - cfg.seconds("scrape_interval"))
+            evaluation = self._look(candidate, state, weight, clock, now, baseline)
             step.evaluations.append(evaluation)
             self.publish(status, weight, evaluation.checks)
             self.log(f"  {evaluation.at} {evaluation.verdict} on {evaluation.window_seconds:.0f} s"
@@ -193,6 +193,25 @@ class Rollout:
             next_eval += interval
             while next_eval < time.time():
                 next_eval += interval
+
+    def _look(self, candidate: ModelVersionRef, state: RolloutState, weight: float,
+              clock: StepClock, now: float, baseline: tuple[float, float] | None) -> Evaluation:
+        """One look; an unexpected exception in it is an `error` verdict on the fail-safe path.
+
+        The split is judged only from the first scrape that saw the new weight (the scrape
+        before it counted requests routed at the old weight); rates from the scrape before the
+        change, since the same two models served then.
+        """
+        try:
+            return self.analysis.evaluate(
+                candidate.version, state.stable_version or None, weight,
+                clock.data_start or now, at=now, baseline=baseline,
+                rates_since=clock.start - self.config.analysis.seconds("scrape_interval"))
+        except MlActionsError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a bug in a look must fail safe, not crash
+            return Evaluation(iso_from_epoch(now), weight, 0.0, "error",
+                              error=f"the analysis failed: {type(err).__name__}: {err}")
 
     def _data_start(self, weight: float, start: float, now: float) -> float | None:
         """When this step's data begins: the first scrape that saw the new weight.

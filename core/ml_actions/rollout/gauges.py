@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ml_actions.errors import Cancelled
 from ml_actions.targets.base import DeploymentTarget
 
 
@@ -30,6 +31,8 @@ class RolloutMetricsPublisher:
                 for c in checks if c.value is not None]
         try:
             self.send(status, weight, rows, model_name=self.model_name)
+        except Cancelled:
+            raise
         except Exception as err:  # noqa: BLE001 - metrics never decide a rollout
             if not self.failed:
                 self.warn(f"could not publish rollout metrics ({err}); the rollout continues")

@@ -20,7 +20,7 @@ from ml_actions.rollout.state import RolloutState
 from ml_actions.targets.base import DeploymentTarget, TargetState
 from ml_actions.timestamps import now_iso
 
-ACTIONS = ("canary_removed", "previous_restored", "version_loaded")
+ACTIONS = ("canary_removed", "previous_restored", "version_loaded", "not_in_expected_state")
 
 
 @dataclass
@@ -136,10 +136,47 @@ def record_restore(registry: Registry, aliases: RegistryConfig, model_name: str,
             "rollout.updated_at": now_iso(), "rollout.phase": "done"})
 
 
+def unexpected_state(state: TargetState, expect_canary: str | None,
+                     expect_champion: str | None) -> str | None:
+    """Why the target is not in the state the caller expects to undo, or None when it is.
+
+    Several automatic callers can fire for one incident (an alert, its dispatch, a failed
+    job's clean-up); each says what it wants undone, so only the first one acts and the
+    others cannot demote a healthy champion."""
+    canary = state.slot("canary").model_version if _has_canary(state) else None
+    stable = state.slot("stable").model_version
+    if expect_canary is not None and canary != expect_canary:
+        wanted = f"canary v{expect_canary}" if expect_canary else "a recorded canary"
+        return (f"expected {wanted}, but the target's canary is "
+                f"{'v' + canary if canary else 'empty'}: nothing to roll back")
+    if expect_champion is not None and (canary is not None or stable != expect_champion):
+        now = f"v{stable}" + (f" with canary v{canary}" if canary else "")
+        return (f"expected champion v{expect_champion} on stable, but the target serves {now}: "
+                "nothing to restore")
+    return None
+
+
 def rollback(target: DeploymentTarget, registry: Registry | None, aliases: RegistryConfig,
              model_name: str, reason: str, to_version: str | None = None,
-             timeout: float = 300.0) -> RollbackResult:
-    """Restore traffic (verified), then record it in the registry when one is given."""
+             timeout: float = 300.0, expect_canary: str | None = None,
+             expect_champion: str | None = None) -> RollbackResult:
+    """Restore traffic (verified), then record it in the registry when one is given.
+
+    With `expect_canary` / `expect_champion`, act only when the target is in that state;
+    otherwise change nothing and return `not_in_expected_state` (recorded on the version)."""
+    if expect_canary is not None and expect_champion is not None:
+        raise InputError("--expect-canary and --expect-champion exclude each other: name the "
+                         "state you expect to undo, a running canary or a promoted champion")
+    if expect_canary is not None or expect_champion is not None:
+        why = unexpected_state(target.state(), expect_canary, expect_champion)
+        if why is not None:
+            expected = expect_canary or expect_champion
+            if registry is not None and expected:  # "": an alias no rollout ever set
+                registry.set_tags(model_name, expected, {
+                    "rollback.skipped_at": now_iso(), "rollback.skipped_reason":
+                    f"{why} (asked: {reason})"[:4000]})
+            return RollbackResult("not_in_expected_state", None, None, why, 0.0, 0.0, True,
+                                  now_iso())
     uri = f"models:/{model_name}/{to_version}" if to_version else None
     action, restored, rolled_back, seconds = rollback_traffic(target, to_version, uri, timeout)
     start = time.monotonic()

@@ -4,6 +4,9 @@ outputs."""
 
 from __future__ import annotations
 
+import time
+
+from ml_actions.cancellation import cancel_on_sigterm
 from ml_actions.cli.declarations import (
     TARGET_URL,
     Command,
@@ -20,6 +23,7 @@ from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.prometheus_reader import PrometheusReader
 from ml_actions.rollout.controller import Rollout
 from ml_actions.rollout.gauges import RolloutMetricsPublisher
+from ml_actions.rollout.preflight import check_prometheus, check_target
 from ml_actions.rollout.publishing import GithubRolloutPublisher
 from ml_actions.rollout.report import render_markdown, write_report
 from ml_actions.rollout.start import prepare
@@ -49,8 +53,10 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     registry = registry_from_config(inputs.tracking_uri, config.registry)
     token = runner.env.get(ADMIN_TOKEN_ENV)
     target = make_target(inputs.target_url, token)
-    analysis = CanaryAnalysis(PrometheusReader(inputs.prometheus_url,
-                                               config.analysis.query_timeout), config.analysis)
+    reader = PrometheusReader(inputs.prometheus_url, config.analysis.query_timeout)
+    check_target(target, inputs.target_url)
+    check_prometheus(reader, time.time())
+    analysis = CanaryAnalysis(reader, config.analysis)
     publisher = RolloutMetricsPublisher(target, inputs.model_name, runner.warning)
     rollout = Rollout(config, registry, target, analysis, inputs.model_name, log=runner.info,
                       publish=publisher)
@@ -65,7 +71,8 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     github.started(candidate.version)
     for warning in github.take_warnings():
         runner.warning(warning)
-    with runner.group(f"canary of {inputs.model_name} v{candidate.version}"):
+    with runner.group(f"canary of {inputs.model_name} v{candidate.version}"), \
+            cancel_on_sigterm("the canary was taken out of traffic before exiting"):
         result = rollout.run(candidate, state, resumed=bool(inputs.resume))
     path = write_report(result, inputs.report_dir)
     markdown = render_markdown(result)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from urllib3.util.retry import Retry
 
-from ml_actions.errors import first_line
+from ml_actions.errors import Cancelled, first_line
 
 REQUESTS = "ml_gateway_requests_total"
 REJECTIONS = "ml_gateway_input_rejections_total"
@@ -143,6 +143,8 @@ class PrometheusReader:
         try:
             return self.client.custom_query(promql, params={"time": f"{at:.3f}"},
                                             timeout=self.timeout)
+        except Cancelled:
+            raise
         except Exception as err:  # noqa: BLE001 - every failure is the same fail-safe event
             cause = first_line(err)
             raise QueryError(promql, f"Prometheus at {self.url}: {cause}") from err
