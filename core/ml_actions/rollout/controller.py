@@ -17,20 +17,19 @@ from collections.abc import Callable
 
 from ml_actions import cancellation
 from ml_actions.config.settings import Config
-from ml_actions.errors import Cancelled, InfrastructureError, InputError, MlActionsError
+from ml_actions.errors import Cancelled, InfrastructureError, MlActionsError
 from ml_actions.registry import ModelVersionRef, Registry
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.analysis.prometheus_reader import QueryError
 from ml_actions.rollout.budget import check_budget
+from ml_actions.rollout.preflight import service_rate
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
 from ml_actions.rollout.state import RolloutState, decision_digest
 from ml_actions.rollout.step_policy import StepClock, decide
 from ml_actions.targets.base import DeploymentTarget
 from ml_actions.timestamps import epoch_from_iso, iso_from_epoch, now_iso
-
-RATE_WINDOW_SECONDS = 120.0  # how far back the service's request rate is measured
 
 Publish = Callable[[str, float, list], None]
 
@@ -47,33 +46,7 @@ class Rollout:
         self._saved: dict[str, str] = {}
         analysis.plan_stages(len(config.canary.steps) + 1)
         self.budget = check_budget(config.canary, config.analysis,
-                                   self._request_rate(analysis), analysis.alpha)
-
-    def _request_rate(self, analysis: CanaryAnalysis) -> float:
-        """The service's requests/s: configured, or measured before any traffic moves."""
-        configured = self.config.analysis.expected_request_rate
-        if configured is not None:
-            return configured
-        scrape = self.config.analysis.seconds("scrape_interval")
-        measured = None
-        for attempt in range(4):  # a freshly started Prometheus needs two scrapes for a rate
-            try:
-                measured = analysis.reader.service_request_rate(RATE_WINDOW_SECONDS,
-                                                                time.time())
-            except QueryError as err:
-                raise InputError(f"--prometheus-url: cannot measure the request rate before "
-                                 f"the first step ({err.cause}); check the URL, or set "
-                                 "analysis.expected_request_rate") from None
-            if measured or attempt == 3:
-                break
-            time.sleep(scrape)
-        if not measured:
-            raise InputError(
-                "no traffic: the gateway served no requests in the last "
-                f"{RATE_WINDOW_SECONDS:.0f} s as Prometheus sees it, so no canary can be "
-                "judged; send traffic first (and check that Prometheus scrapes the gateway), "
-                "or set analysis.expected_request_rate")
-        return measured
+                                   service_rate(config.analysis, analysis.reader), analysis.alpha)
 
     # -- durable state ----------------------------------------------------------------------
     def save(self, version: str, state: RolloutState) -> None:

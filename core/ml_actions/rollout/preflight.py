@@ -10,9 +10,14 @@ before traffic moves.
 
 from __future__ import annotations
 
+import time
+
+from ml_actions.config.rollout import AnalysisConfig
 from ml_actions.errors import InputError, MlActionsError, first_line
 from ml_actions.rollout.analysis.prometheus_reader import WEIGHT, PrometheusReader, QueryError
 from ml_actions.targets.base import DeploymentTarget
+
+RATE_WINDOW_SECONDS = 120.0  # how far back the service's request rate is measured
 
 
 def check_prometheus(reader: PrometheusReader, at: float) -> None:
@@ -36,3 +41,27 @@ def check_target(target: DeploymentTarget, url: str) -> None:
         target.state()
     except MlActionsError as err:
         raise InputError(f"--target-url {url}: {first_line(err)}") from None
+
+
+def service_rate(config: AnalysisConfig, reader: PrometheusReader) -> float:
+    """The service's requests/s: configured, or measured before any traffic moves."""
+    if config.expected_request_rate is not None:
+        return config.expected_request_rate
+    scrape = config.seconds("scrape_interval")
+    measured = None
+    for attempt in range(4):  # a freshly started Prometheus needs two scrapes for a rate
+        try:
+            measured = reader.service_request_rate(RATE_WINDOW_SECONDS, time.time())
+        except QueryError as err:
+            raise InputError(f"--prometheus-url: cannot measure the request rate before the "
+                             f"first step ({err.cause[:160]}); check the URL, or set "
+                             "analysis.expected_request_rate") from None
+        if measured or attempt == 3:
+            break
+        time.sleep(scrape)
+    if not measured:
+        raise InputError(
+            f"no traffic: the gateway served no requests in the last {RATE_WINDOW_SECONDS:.0f} "
+            "s as Prometheus sees it, so no canary can be judged; send traffic first (and check "
+            "that Prometheus scrapes the gateway), or set analysis.expected_request_rate")
+    return measured
