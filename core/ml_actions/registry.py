@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -174,6 +174,27 @@ class Registry:
         if alias not in (model.aliases or {}):
             return None
         return self.resolve(name, f"@{alias}")
+
+    def find_champion(self, name: str, alias: str, role_aliases: Iterable[str] = ()
+                      ) -> ModelVersionRef | None:
+        """The version behind the champion `alias`; None only on a true first deployment.
+
+        A first deployment is a model whose aliases are all `role_aliases`, the ones a pipeline
+        sets before anything was promoted (challenger, validated, canary). Any other alias
+        means a production model exists under some name, so an unset `alias` is a typo that
+        would silently skip every comparison with it: that raises, listing the aliases set.
+        """
+        aliases = dict(self.get_model(name).aliases or {})
+        if alias in aliases:
+            return self.resolve(name, f"@{alias}")
+        roles = set(role_aliases)
+        if all(a in roles for a in aliases):
+            return None
+        known = ", ".join(f"@{a} -> {v}" for a, v in sorted(aliases.items()))
+        raise RegistryError(
+            f"champion alias @{alias} is not set on model {name!r}, whose aliases are {known}: "
+            "pass --champion-alias with the alias of the production model (a first deployment "
+            f"has only {', '.join(f'@{r}' for r in sorted(roles)) or 'no aliases'})")
 
     def version_numbers(self, name: str) -> list[str]:
         found = self.call(f"list versions of {name!r}",

@@ -43,6 +43,7 @@ class ValidationContext:
     test_data_uri: str
     label_column: str
     experiment_name: str
+    champion_alias: str = "champion"
     run_id: str | None = None
     run_url: str | None = None
     actor: str | None = None
@@ -88,6 +89,7 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
         "decision_threshold": candidate.decision_threshold,
         "money": to_jsonable(candidate.money),
         "champion": _scores(evaluation.champion, context.champion),
+        "champion_alias": context.champion_alias,
         "comparison": to_jsonable(evaluation.comparison),
         "thresholds": context.thresholds,
         "checks": to_jsonable(decision.checks),
