@@ -194,6 +194,20 @@ def test_slices_min_auc_holm_and_small_segments(make_config):
     assert interval[0] < -0.08 < interval[1]
 
 
+def test_the_verdict_names_what_blocks_it_and_warns_otherwise(make_config):
+    """A gate blocked only by an inconclusive check lists it; under `warn` it is a warning."""
+    ev = evaluation(cmp=comparison(0.01, 0.002, 12))  # too few frauds for the AUC comparison
+    blocked = decide(ev, make_config("prod"))
+    assert not blocked.passed and not blocked.failed()
+    assert blocked.blocking == ["auc_vs_champion"]
+    check = blocked.blocking_checks()[0]
+    assert check.status == "inconclusive" and "at least 30 frauds" in check.details["resolve"]
+    assert "auc_vs_champion" not in {c.name for c in blocked.warnings()}
+    warned = decide(ev, make_config("prod", comparison={"inconclusive": "warn"}))
+    assert warned.passed and warned.blocking == []
+    assert "auc_vs_champion" in {c.name for c in warned.warnings()}
+
+
 def test_break_glass_override(make_config):
     ev = evaluation(candidate=scores(auc_roc=0.9))
     plain = decide(ev, make_config("prod"))
@@ -202,7 +216,7 @@ def test_break_glass_override(make_config):
                       actor="alice")
     assert decision.passed and decision.overridden and decision.actor == "alice"
     assert decision.override_reason == "incident 42 hotfix"
-    assert decision.overridden_checks == ["auc_roc"]
+    assert decision.overridden_checks == ["auc_roc"] == decision.blocking
     assert by_name(decision)["auc_roc"].status == "fail"  # the evidence stays
     warn = by_name(decision)["break_glass_override"]
     assert warn.status == "warn" and "alice" in warn.message and "auc_roc" in warn.message

@@ -15,6 +15,7 @@ from ml_actions.validation.report import (
     roc_chart,
     write_reports,
 )
+from ml_actions.validation.results import CheckResult
 from tests.validation.reports_data import context, decision, evaluation
 
 
@@ -105,3 +106,43 @@ def test_files_and_pngs_are_written(tmp_path):
     assert [p.name for p in images] == [ROC_PNG, PR_PNG]
     for image in images:
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
+
+
+def inconclusive_decision(policy: str):
+    """The AUC comparison stays inconclusive (too few frauds); `policy` is
+    comparison.inconclusive, so the same evidence blocks (fail) or warns (warn)."""
+    made = decision()
+    made.checks.append(CheckResult(
+        "auc_vs_champion_small", "inconclusive", 0.001, -0.005,
+        "only 12 frauds (need 30); minimum detectable effect 0.0400", sample_size=12,
+        details={"resolve": "at least 30 frauds in the test set (it has 12)"}))
+    if policy == "fail":
+        made.passed, made.blocking = False, ["auc_vs_champion_small"]
+    return made
+
+
+def test_a_gate_blocked_by_an_inconclusive_check_names_it_and_its_resolution():
+    report = build_report(evaluation(), inconclusive_decision("fail"), context())
+    assert report["passed"] is False and report["failed_checks"] == ["auc_vs_champion_small"]
+    assert report["blocking_checks"] == [{
+        "name": "auc_vs_champion_small", "status": "inconclusive",
+        "message": "only 12 frauds (need 30); minimum detectable effect 0.0400",
+        "resolve": "at least 30 frauds in the test set (it has 12)"}]
+    markdown = render_markdown(report, ValidationConfig())
+    assert ("**Verdict: failed.** 1 of 4 checks block the gate: auc\\_vs\\_champion\\_small "
+            "(inconclusive).") in markdown
+    assert "| auc\\_vs\\_champion\\_small | ❔ inconclusive |" in markdown
+    assert "at least 30 frauds in the test set \\(it has 12\\) |" in markdown
+
+
+def test_an_inconclusive_check_under_warn_is_listed_under_warnings():
+    report = build_report(evaluation(), inconclusive_decision("warn"), context())
+    assert report["passed"] is True and report["failed_checks"] == []
+    assert report["blocking_checks"] == []
+    assert report["warnings"] == [
+        "auc_vs_champion_small (inconclusive): only 12 frauds (need 30); minimum detectable "
+        "effect 0.0400; to resolve: at least 30 frauds in the test set (it has 12)"]
+    markdown = render_markdown(report, ValidationConfig())
+    assert "**Verdict: passed.** None of the 4 checks blocks the gate (1 warning(s) below)" \
+        in markdown
+    assert "> [!WARNING]\n> auc\\_vs\\_champion\\_small \\(inconclusive\\)" in markdown

@@ -4,8 +4,14 @@ Each rule yields a `CheckResult` carrying the actual value, the threshold it was
 sample size and, where statistical, the interval, so a model-risk reviewer can replay the
 decision. Statuses: pass, fail, warn, skip (not applicable, e.g. no champion yet) and
 inconclusive (too little data to decide: never a silent pass; `comparison.inconclusive`
-says whether it blocks). A break-glass override turns a failed verdict into a pass, keeping
-the failed checks and recording who overrode and why.
+says whether it blocks).
+
+Every verdict lists what decided it: the *blocking* checks are those that failed and, under
+`comparison.inconclusive: fail`, those that stayed inconclusive; under `warn` an inconclusive
+check is a warning instead. Each blocking check carries `details["resolve"]`, what would
+change it (more labelled frauds, a wider tolerance, a better model). A break-glass override
+turns a failed verdict into a pass, keeping the blocking checks and recording who overrode
+and why.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ def decide(evaluation: EvaluationResult, config: Any, override_reason: str | Non
     checks += slice_checks(evaluation, config)
     blocking = {"fail"} | ({"inconclusive"} if config.comparison.inconclusive == "fail" else set())
     failed = [c.name for c in checks if c.status in blocking]
-    decision = GateDecision(passed=not failed, checks=checks, actor=actor)
+    decision = GateDecision(passed=not failed, checks=checks, actor=actor, blocking=failed)
     if override_reason is not None:
         if not override_reason.strip():
             raise InputError("--override-reason is empty; say why the gate is overridden")
@@ -50,7 +56,7 @@ def decide(evaluation: EvaluationResult, config: Any, override_reason: str | Non
             checks.append(CheckResult(
                 "break_glass_override", "warn", None, None,
                 f"gate overridden by {actor or 'unknown actor'}: {override_reason.strip()} "
-                f"(failed checks: {', '.join(failed)})", details={"actor": actor}))
+                f"(blocking checks: {', '.join(failed)})", details={"actor": actor}))
     return decision
 
 
@@ -67,10 +73,12 @@ def threshold_checks(evaluation: EvaluationResult, config: Any) -> list[CheckRes
                 continue
             ok = actual >= limit if kind == "min" else actual <= limit
             sign = ">=" if kind == "min" else "<="
+            key = f"thresholds.{metric}" + (".max" if kind == "max" else "")
             out.append(CheckResult(
                 metric if kind == "min" else f"{metric}_max", "pass" if ok else "fail", actual,
                 limit, f"{metric} {actual:.4f} {'meets' if ok else 'violates'} {sign} {limit}",
-                sizes.get(metric, evaluation.n_rows), cand.intervals.get(metric)))
+                sizes.get(metric, evaluation.n_rows), cand.intervals.get(metric),
+                {} if ok else {"resolve": f"a candidate with {metric} {sign} {limit} ({key})"}))
     return out
 
 
@@ -107,24 +115,33 @@ def auc_check(auc: dict[str, Any], config: Any) -> CheckResult:
     details = {"mde": mde, "se": auc["se"], "p_regression": auc["p_regression"],
                "negatives": auc["negatives"], "method": auc["method"]}
 
-    def result(status: str, why: str) -> CheckResult:
+    worse = ("improve the candidate, or widen comparison.max_regression if such a loss is "
+             "acceptable")
+
+    def result(status: str, why: str, resolve: str | None = None) -> CheckResult:
         return CheckResult("auc_vs_champion", status, delta, -tol, f"{evidence}: {why}",
-                           auc["positives"], interval, details)
+                           auc["positives"], interval, {**details, "resolve": resolve})
 
     if auc["positives"] < cmp.min_positives or math.isnan(auc["se"]):
         return result("inconclusive", f"only {auc['positives']} frauds (need "
-                      f"{cmp.min_positives}); minimum detectable effect {_fmt(mde)}")
+                      f"{cmp.min_positives}); minimum detectable effect {_fmt(mde)}",
+                      f"at least {cmp.min_positives} frauds in the test set (it has "
+                      f"{auc['positives']})")
     if not cmp.require_ci_lower_bound:
         return (result("pass", "within tolerance") if delta >= -tol
-                else result("fail", "regression beyond tolerance"))
+                else result("fail", "regression beyond tolerance", worse))
     if lo >= -tol:
         return result("pass", "the interval's lower bound clears the tolerance")
     if hi < -tol:
-        return result("fail", "significantly worse than the champion beyond the tolerance")
+        return result("fail", "significantly worse than the champion beyond the tolerance",
+                      worse)
     if mde > tol:
+        needed = math.ceil(auc["positives"] * (mde / tol) ** 2)
         return result("inconclusive", f"the test set cannot resolve a regression of {tol}: "
-                      f"minimum detectable effect {_fmt(mde)}; add more labelled frauds")
-    return result("fail", "the interval's lower bound is below the tolerance")
+                      f"minimum detectable effect {_fmt(mde)}",
+                      f"about {needed:,} frauds in the test set (it has {auc['positives']:,}), "
+                      f"or comparison.max_regression >= {mde:.4f}")
+    return result("fail", "the interval's lower bound is below the tolerance", worse)
 
 
 def flip_checks(flips: dict[str, int], evaluation: EvaluationResult, config: Any

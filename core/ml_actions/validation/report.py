@@ -20,7 +20,12 @@ from ml_actions.registry import ModelVersionRef
 from ml_actions.report_documents import to_jsonable
 from ml_actions.templating import render
 from ml_actions.timestamps import now_zulu
-from ml_actions.validation.results import EvaluationResult, GateDecision, ModelScores
+from ml_actions.validation.results import (
+    CheckResult,
+    EvaluationResult,
+    GateDecision,
+    ModelScores,
+)
 
 REPORT_STEM = "validation-report"
 ROC_PNG = "validation-roc.png"
@@ -70,7 +75,8 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
                  context: ValidationContext) -> dict[str, Any]:
     """The JSON report: everything the verdict was made on, and the verdict."""
     candidate = evaluation.candidate
-    failed = [c.name for c in decision.failed()]
+    blocking = decision.blocking_checks() if decision.blocking else decision.failed()
+    failed = [c.name for c in blocking]
     override = None
     if decision.overridden:
         override = {"reason": decision.override_reason,
@@ -94,9 +100,10 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
         "thresholds": context.thresholds,
         "checks": to_jsonable(decision.checks),
         "failed_checks": failed,
+        "blocking_checks": [_blocking(c) for c in blocking],
         "slices": to_jsonable(evaluation.slices),
         "override": override,
-        "warnings": list(context.warnings),
+        "warnings": list(context.warnings) + [_warning(c) for c in decision.warnings()],
         "curves": {"candidate": {"roc": to_jsonable(candidate.roc_curve),
                                  "pr": to_jsonable(candidate.pr_curve)},
                    "champion": None if evaluation.champion is None else {
@@ -115,6 +122,18 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
         "generated_at": now_zulu(),
         "ml_actions_version": __version__,
     }
+
+
+def _blocking(check: CheckResult) -> dict[str, Any]:
+    """A check that decided a failed verdict, and what would change it."""
+    return {"name": check.name, "status": check.status, "message": check.message,
+            "resolve": check.details.get("resolve")}
+
+
+def _warning(check: CheckResult) -> str:
+    resolve = check.details.get("resolve")
+    return (f"{check.name} ({check.status}): {check.message}"
+            + (f"; to resolve: {resolve}" if resolve else ""))
 
 
 # -- Markdown ---------------------------------------------------------------------------------
@@ -146,7 +165,10 @@ def metric_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         judged = _checks_for(name, report["checks"], against_champion=False) + versus
         status = next((s for s in ("fail", "inconclusive", "warn", "pass", "skip")
                        if any(c["status"] == s for c in judged)), None)
-        interval = next((c["interval"] for c in versus if c.get("interval")), None)
+        # the Δ column compares each model at its own threshold: only a check of that same
+        # difference lends it an interval (not the comparison at the champion's alert rate)
+        interval = next((c["interval"] for c in versus if c.get("interval")
+                         and not c["name"].endswith("_at_champion_alert_rate")), None)
         delta = value - other if isinstance(value, (int, float)) and \
             isinstance(other, (int, float)) else None
         rows.append({"name": name, "candidate": value, "champion": other, "delta": delta,
