@@ -109,8 +109,11 @@ def run_validation(request: ValidationRequest) -> ValidationOutcome:
         champion = None
     lap("registry")
     spark = get_spark(config.spark)
+    label_source = ("--label-column" if request.label_column
+                    else f"evaluation.label_column of {config.source}")
     test_df = load_test_data(spark, request.test_data, config.evaluation.label_column,
-                             check_labels=False)  # checked in the evaluation's one pass
+                             check_labels=False,  # checked in the evaluation's one pass
+                             label_source=label_source)
     lap("load")
     evaluation, champion = _evaluate(evaluate, spark, test_df, candidate, champion, config,
                                      warnings)
