@@ -14,10 +14,10 @@ from ml_actions.validation.report import (
     metric_rows,
     plot_curves,
     render_markdown,
-    roc_chart,
     write_reports,
 )
 from ml_actions.validation.results import CheckResult
+from ml_actions.validation.roc_chart import roc_chart
 from tests.validation.reports_data import context, decision, evaluation
 
 
