@@ -68,6 +68,7 @@ class ActionInput:
     required: bool
     default: str | None
     type: str
+    required_unless: str | None = None  # a bool input that lifts the requirement
 
 
 def load_catalog(path: Path = CATALOG) -> tuple[str, str, list[ActionSpec]]:
@@ -98,6 +99,9 @@ def _action_input(option: Option, spec: ActionSpec) -> ActionInput:
     notes = []
     if option.required:
         notes.append("Required (checked by ml-actions: the runner does not enforce it).")
+    if option.required_unless:
+        notes.append(f"Required unless `{option.required_unless}` is true (checked by "
+                     "ml-actions: the runner does not enforce it).")
     unmentioned = [f"${var}" for var in option.env if f"${var}" not in option.help]
     if unmentioned:
         notes.append("Falls back to " + ", ".join(unmentioned) + ".")
@@ -107,7 +111,7 @@ def _action_input(option: Option, spec: ActionSpec) -> ActionInput:
     default = spec.input_defaults.get(option.name, option.default)
     return ActionInput(option.name, text, option.required,
                        None if default is None else str(default),
-                       KIND_TYPES.get(option.kind, "String"))
+                       KIND_TYPES.get(option.kind, "String"), option.required_unless)
 
 
 def _q(text: str) -> str:
@@ -141,7 +145,9 @@ def inputs_table(inputs: list[ActionInput]) -> str:
     rows = ["| Name | Type | Required | Default | Description |", "|---|---|---|---|---|"]
     for item in inputs:
         default = f"`{_cell(item.default)}`" if item.default not in (None, "") else ""
-        rows.append(f"| `{item.name}` | {item.type} | {'yes' if item.required else 'no'} | "
+        required = ("yes" if item.required else
+                    f"unless `{item.required_unless}`" if item.required_unless else "no")
+        rows.append(f"| `{item.name}` | {item.type} | {required} | "
                     f"{default} | {_cell(item.description)} |")
     return "\n".join(rows) + "\n"
 
@@ -161,7 +167,8 @@ def permissions_block(spec: ActionSpec) -> str:
 
 
 def usage_block(spec: ActionSpec, command: Command, repository: str) -> str:
-    required = [o for o in command.options if o.action_input and o.required]
+    required = [o for o in command.options if o.action_input
+                and (o.required or o.required_unless)]
     lines = ["```yaml", f"- uses: {repository}/actions/{spec.name}@v1"]
     if required:
         lines.append("  with:")

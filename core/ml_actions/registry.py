@@ -9,15 +9,21 @@ model, version or alias) raises `RegistryError` with the names that do exist.
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ml_actions.errors import InfrastructureError, RegistryError, first_line
+from ml_actions.errors import InfrastructureError, InputError, RegistryError, first_line
 
 T = TypeVar("T")
 
+# Tracking URI schemes MLflow's client accepts (a folder or `file:` is the file store, apart).
+TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks",
+                    "databricks-uc", "uc")
+TRACKING_URI_SOURCE = "--tracking-uri (or $MLFLOW_TRACKING_URI)"
+_HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):\d+(/.*)?$")
 # Codes MLflow's REST layer uses for failures worth a retry.
 TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED",
                    "DEADLINE_EXCEEDED"}
@@ -46,15 +52,45 @@ def _configure_mlflow_http() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
+def usable_tracking_uri(uri: str | None, source: str = TRACKING_URI_SOURCE) -> str:
+    """`uri` when MLflow's client can use it; otherwise an `InputError` saying what to pass.
+
+    Checked before any client exists because MLflow's own errors for these mistakes point
+    elsewhere: no URI at all makes it fall back to `./mlruns`, whose file store MLflow 3
+    refuses ("FileStore is in maintenance mode"), and `127.0.0.1:5000` parses as a path or as
+    an unknown scheme named after the host.
+    """
+    text = (uri or "").strip()
+    example = "e.g. http://127.0.0.1:5000 for a local `mlflow server`"
+    if not text:
+        raise InputError(f"no MLflow tracking URI: pass {source}, {example}")
+    if _HOST_PORT.match(text):
+        raise InputError(f"{source}: {text!r} has no scheme; write http://{text} (or "
+                         f"https://{text})")
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in TRACKING_SCHEMES or (scheme == "" and text in ("databricks", "databricks-uc")):
+        return text
+    if scheme in ("", "file"):  # a local folder: MLflow's file store
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("true", "1"):
+            return text
+        raise InputError(
+            f"{source}: {text!r} is a local folder (MLflow's file store), which MLflow 3 "
+            f"refuses; pass a server URL ({example}) or a database such as "
+            "sqlite:///mlflow.db, or set MLFLOW_ALLOW_FILE_STORE=true")
+    raise InputError(f"{source}: {text!r} has the scheme {scheme!r}, which MLflow does not "
+                     f"support; use one of {', '.join(TRACKING_SCHEMES)} ({example})")
+
+
 class Registry:
     """A thin, retrying wrapper over `MlflowClient` for one tracking server."""
 
     def __init__(self, tracking_uri: str | None = None, retries: int = 4,
                  backoff_seconds: float = 0.5):
+        self.tracking_uri = usable_tracking_uri(
+            tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
         _configure_mlflow_http()
         from mlflow.tracking import MlflowClient
 
-        self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "mlruns"
         self.client = MlflowClient(tracking_uri=self.tracking_uri,
                                    registry_uri=self.tracking_uri)
         self.retries = retries
@@ -138,6 +174,27 @@ class Registry:
         if alias not in (model.aliases or {}):
             return None
         return self.resolve(name, f"@{alias}")
+
+    def find_champion(self, name: str, alias: str, role_aliases: Iterable[str] = ()
+                      ) -> ModelVersionRef | None:
+        """The version behind the champion `alias`; None only on a true first deployment.
+
+        A first deployment is a model whose aliases are all `role_aliases`, the ones a pipeline
+        sets before anything was promoted (challenger, validated, canary). Any other alias
+        means a production model exists under some name, so an unset `alias` is a typo that
+        would silently skip every comparison with it: that raises, listing the aliases set.
+        """
+        aliases = dict(self.get_model(name).aliases or {})
+        if alias in aliases:
+            return self.resolve(name, f"@{alias}")
+        roles = set(role_aliases)
+        if all(a in roles for a in aliases):
+            return None
+        known = ", ".join(f"@{a} -> {v}" for a, v in sorted(aliases.items()))
+        raise RegistryError(
+            f"champion alias @{alias} is not set on model {name!r}, whose aliases are {known}: "
+            "pass --champion-alias with the alias of the production model (a first deployment "
+            f"has only {', '.join(f'@{r}' for r in sorted(roles)) or 'no aliases'})")
 
     def version_numbers(self, name: str) -> list[str]:
         found = self.call(f"list versions of {name!r}",

@@ -25,6 +25,11 @@ except ImportError:  # a copied template: bring our own
     from services import spark, tracking_uri  # noqa: F401
 
 TINY = SimulationConfig(customers=300, terminals=600, days=50, seed=7)
+
+
+def pytest_configure(config):
+    """`pytest -m "not integration"` in a copied template, without an unknown-marker warning."""
+    config.addinivalue_line("markers", "integration: starts Spark or a real MLflow server")
 START = dt.datetime(2018, 4, 2)  # a Monday
 
 

@@ -68,6 +68,11 @@ def test_candidate_vs_champion_statistics(scored, make_config):
     best = max((t for t in np.unique(a) if (a >= t).sum() <= k), key=lambda t: (a >= t).sum())
     assert rate["candidate_alerts"] == int((a >= best).sum()) <= k
     assert rate["candidate_precision"] == pytest.approx(y[a >= best].mean(), abs=1e-12)
+    # McNemar's discordant frauds at that alert count, and legitimate rows unblocked
+    assert rate["positives"] == int(y.sum())
+    assert rate["only_candidate"] == int(((y == 1) & (a >= best) & ~cb).sum())
+    assert rate["only_champion"] == int(((y == 1) & ~(a >= best) & cb).sum())
+    assert flips["newly_unblocked_legit"] == int(((y == 0) & ~ca & cb).sum())
     assert ev.candidate.money["fraud_amount_caught"] == pytest.approx(
         amount[(y == 1) & ca].sum(), abs=1e-6)
     assert ev.candidate.intervals["auc_roc"][0] < ev.candidate.metrics["auc_roc"]
@@ -84,8 +89,7 @@ def test_candidate_vs_champion_statistics(scored, make_config):
     assert segs[("amount", "[50, 200)")].size == int(mask.sum())
     judged = [s for s in ev.slices if s.judged]
     assert all(s.size >= 600 for s in judged) and any(not s.judged for s in ev.slices)
-    p = [s.comparison["p_regression"] for s in judged]
-    assert [s.comparison["p_holm"] for s in judged] == pytest.approx(stats.holm(p))
+    assert all(s.comparison["se"] > 0 for s in judged)
     decision = decide(ev, config)
     names = {c.name for c in decision.checks}
     assert "auc_vs_champion" in names and any(n.startswith("slice_vs_champion[") for n in names)

@@ -28,12 +28,14 @@ def comparison(delta=0.001, se=0.002, positives=100, flips=None, rate=None) -> d
                 "confidence": 0.95, "positives": positives, "negatives": 9900,
                 "mde": (z + 0.8416212335729143) * se if not math.isnan(se) else math.nan,
                 "p_regression": 0.5, "method": "delong"},
-        "flips": {"newly_blocked": 10, "newly_unblocked": 8, "newly_missed": 1,
-                  "newly_caught": 2, "newly_blocked_legit": 9, **(flips or {})},
+        "flips": {"newly_blocked": 10, "newly_unblocked": 8, "newly_missed": 0,
+                  "newly_caught": 0, "newly_blocked_legit": 9, "newly_unblocked_legit": 8,
+                  **(flips or {})},
         "alert_rate": {"champion_alerts": 94, "champion_alert_rate": 0.0094,
                        "candidate_alerts": 94, "candidate_precision": 0.9,
                        "candidate_recall": 0.85, "champion_precision": 0.9,
-                       "champion_recall": 0.85, **(rate or {})},
+                       "champion_recall": 0.85, "positives": 100, "only_candidate": 0,
+                       "only_champion": 0, **(rate or {})},
     }
 
 
@@ -49,8 +51,15 @@ def by_name(decision):
     return {c.name: c for c in decision.checks}
 
 
-def test_prod_defaults_pass_a_good_candidate(make_config):
-    decision = decide(evaluation(), make_config("prod"))
+def prod(make_config, **sections):
+    """prod with a recall tolerance at the champion's alert rate that 100 frauds can resolve
+    (the default 0.01 cannot be resolved on so few: the comparison would be inconclusive)."""
+    comparison = {"alert_rate_max_regression": 0.05, **sections.pop("comparison", {})}
+    return make_config("prod", comparison=comparison, **sections)
+
+
+def test_prod_bars_pass_a_good_candidate(make_config):
+    decision = decide(evaluation(), prod(make_config))
     assert decision.passed and not decision.failed()
     checks = by_name(decision)
     assert checks["auc_roc"].threshold == 0.92 and checks["auc_roc"].interval == (0.94, 0.96)
@@ -116,30 +125,60 @@ def test_auc_vs_champion_rule(make_config, delta, se, positives, require, expect
 
 def test_inconclusive_only_warns_when_configured(make_config):
     ev = evaluation(cmp=comparison(0.01, 0.002, 12))
-    assert not decide(ev, make_config("prod")).passed
-    assert decide(ev, make_config("prod", comparison={"inconclusive": "warn"})).passed
+    assert not decide(ev, prod(make_config)).passed
+    assert decide(ev, prod(make_config, comparison={"inconclusive": "warn"})).passed
     assert decide(ev, make_config("dev")).passed  # dev's default overlay
 
 
-def test_decision_flip_limits(make_config):
-    config = make_config("prod", comparison={"flips": {"max_newly_blocked": 5,
-                                                       "max_newly_missed_rate": 0.005}})
-    checks = by_name(decide(evaluation(), config))
-    assert checks["newly_blocked"].status == "fail"
-    assert "count <= 5" in checks["newly_blocked"].message
-    assert checks["newly_missed"].status == "fail" and checks["newly_missed"].actual == 0.01
-    loose = make_config("prod", comparison={"flips": {"max_newly_blocked_rate": None,
-                                                      "max_newly_missed_rate": 0.05}})
-    checks = by_name(decide(evaluation(), loose))
-    assert checks["newly_blocked"].status == "skip" and checks["newly_missed"].status == "pass"
+def test_decision_flips_are_net_paired_tests_with_count_caps(make_config):
+    """newly_blocked: legitimate rows newly blocked net of those unblocked (McNemar on 9 900
+    legitimate rows); newly_missed: frauds newly missed net of those newly caught."""
+    flips = {"newly_missed": 3, "newly_caught": 1}
+    checks = by_name(decide(evaluation(cmp=comparison(flips=flips)), make_config("prod")))
+    blocked, missed = checks["newly_blocked"], checks["newly_missed"]
+    assert blocked.status == "pass" and blocked.actual == pytest.approx(1 / 9900)
+    assert blocked.interval[0] < blocked.actual < blocked.interval[1] < 0.02
+    assert blocked.sample_size == 9900 and "McNemar" in blocked.message
+    # 3 newly missed, 1 newly caught of 100 frauds: net 2 % lost, and 100 frauds cannot show
+    # a net loss below 5 % (MDE 0.075): inconclusive, saying how many frauds would do
+    assert missed.actual == pytest.approx(0.02) and missed.status == "inconclusive"
+    assert "minimum detectable effect" in missed.message
+    assert "frauds in the test set (it has 100)" in missed.details["resolve"]
+    assert "comparison.flips.max_newly_missed_rate >=" in missed.details["resolve"]
+    # many more frauds newly missed than caught: significantly beyond the limit
+    bad = comparison(flips={"newly_missed": 15, "newly_caught": 0})
+    assert by_name(decide(evaluation(cmp=bad), make_config("prod")))[
+        "newly_missed"].status == "fail"
+    # a gross cap is policy: exceeded, it fails whatever the net change
+    capped = make_config("prod", comparison={"flips": {"max_newly_blocked": 5}})
+    check = by_name(decide(evaluation(), capped))["newly_blocked"]
+    assert check.status == "fail" and "cap of 5" in check.message
+    assert "comparison.flips.max_newly_blocked" in check.details["resolve"]
+    off = make_config("prod", comparison={"flips": {"max_newly_blocked_rate": None}})
+    assert by_name(decide(evaluation(), off))["newly_blocked"].status == "skip"
 
 
-def test_precision_recall_at_champion_alert_rate(make_config):
-    cmp = comparison(rate={"candidate_precision": 0.88, "candidate_recall": 0.845})
-    checks = by_name(decide(evaluation(cmp=cmp), make_config("prod")))
+def test_precision_recall_at_champion_alert_rate_are_one_mcnemar_comparison(make_config):
+    """94 alerts each on 100 frauds: what differs is the frauds each model alone catches."""
+    config = make_config("prod", comparison={"alert_rate_max_regression": 0.05})
+    even = comparison(rate={"only_candidate": 3, "only_champion": 3, "positives": 1000})
+    checks = by_name(decide(evaluation(cmp=even), config))
+    recall = checks["recall_at_champion_alert_rate"]
+    assert recall.status == "pass" and recall.actual == 0 and recall.threshold == -0.05
+    assert recall.interval[0] > -0.05 and recall.sample_size == 1000
+    precision = checks["precision_at_champion_alert_rate"]
+    # the same discordant frauds on the precision scale (x frauds / alerts)
+    assert precision.interval[0] == pytest.approx(recall.interval[0] * 1000 / 94)
+    assert precision.status == "inconclusive" and precision.sample_size == 94
+    worse = comparison(rate={"only_candidate": 0, "only_champion": 40, "positives": 1000,
+                             "candidate_recall": 0.81})
+    checks = by_name(decide(evaluation(cmp=worse), config))
+    assert checks["recall_at_champion_alert_rate"].actual == pytest.approx(-0.04)
+    assert checks["recall_at_champion_alert_rate"].status == "fail"  # powered, bound < -0.05
     assert checks["precision_at_champion_alert_rate"].status == "fail"
-    assert checks["precision_at_champion_alert_rate"].threshold == pytest.approx(0.89)
-    assert checks["recall_at_champion_alert_rate"].status == "pass"
+    none = comparison(rate={"champion_alerts": 0})
+    assert by_name(decide(evaluation(cmp=none), config))[
+        "recall_at_champion_alert_rate"].status == "skip"
 
 
 @pytest.mark.parametrize("rule,candidate,expected", [
@@ -166,49 +205,72 @@ def test_lower_is_better_metric_comparison(make_config):
     assert better["brier_score_vs_champion"].status == "pass"
 
 
-def segment(name, size=2000, positives=40, auc=0.9, delta=0.0, se=0.01, p=0.5, judged=True):
+def segment(name, size=2000, positives=40, auc=0.9, delta=0.0, se=0.01, judged=True):
     return SliceResult("amount", name, size, positives, {"auc_roc": auc}, judged,
-                       {"auc_roc": auc - delta},
-                       {"delta_auc": delta, "se": se, "p_regression": p, "p_holm": p})
+                       {"auc_roc": auc - delta}, {"delta_auc": delta, "se": se,
+                                                  "p_regression": 0.5})
 
 
-def test_slices_min_auc_holm_and_small_segments(make_config):
-    from ml_actions.validation.paired_statistics import holm
+@pytest.mark.parametrize("delta,se,expected", [
+    (0.0, 0.005, "pass"),           # one-sided 95 % bound -0.0082 clears -0.02
+    (-0.005, 0.02, "inconclusive"),  # not significantly worse, yet MDE 0.05 > 0.02
+    (-0.012, 0.006, "fail"),        # bound -0.022 < -0.02 with MDE 0.015: resolvable, not shown
+    (-0.08, 0.01, "fail"),          # clearly worse
+])
+def test_slices_are_non_inferiority_tests(make_config, delta, se, expected):
+    """A judged segment must show it loses less than slices.max_regression, not merely fail
+    to be significantly worse (the old rule passed the inconclusive and the third case)."""
+    config = make_config("prod", slices={"alpha": 0.05, "max_regression": 0.02})
+    check = by_name(decide(evaluation(slices=[segment("<50", delta=delta, se=se)]), config))[
+        "slice_vs_champion[amount=<50]"]
+    assert check.status == expected, check.message
+    assert check.threshold == -0.02 and check.interval[0] == pytest.approx(delta - 1.6449 * se,
+                                                                            abs=1e-4)
+    if expected == "inconclusive":
+        assert "slices.max_regression >=" in check.details["resolve"]
 
-    raw = [0.01, 0.03, 0.6]  # Holm: 0.03, 0.06, 0.6
-    adjusted = holm(raw)
-    slices = [segment("<50", p=raw[0], delta=-0.08), segment("[50, 200)", p=raw[1], auc=0.7),
-              segment(">=200", p=raw[2]), segment("tiny", size=20, judged=False)]
-    for s, a in zip(slices, adjusted, strict=False):
-        s.comparison["p_holm"] = a
-    config = make_config("prod", slices={"min_auc": 0.75, "alpha": 0.05})
+
+def test_slices_min_auc_and_small_segments(make_config):
+    slices = [segment("[50, 200)", auc=0.7), segment(">=200"),
+              segment("tiny", size=20, judged=False)]
+    config = make_config("prod", slices={"min_auc": 0.75})
     checks = by_name(decide(evaluation(slices=slices), config))
-    assert checks["slice_vs_champion[amount=<50]"].status == "fail"  # 0.03 < 0.05
-    assert checks["slice_vs_champion[amount=[50, 200)]"].status == "pass"  # raw 0.03
     assert checks["slice_auc[amount=[50, 200)]"].status == "fail"
     assert checks["slice_auc[amount=>=200]"].status == "pass"
     assert "slice_auc[amount=tiny]" not in checks
     assert checks["slices_not_judged"].status == "skip" and "tiny" in checks[
         "slices_not_judged"].message
-    interval = checks["slice_vs_champion[amount=<50]"].interval
-    assert interval[0] < -0.08 < interval[1]
+
+
+def test_the_verdict_names_what_blocks_it_and_warns_otherwise(make_config):
+    """A gate blocked only by an inconclusive check lists it; under `warn` it is a warning."""
+    ev = evaluation(cmp=comparison(0.01, 0.002, 12))  # too few frauds for the AUC comparison
+    blocked = decide(ev, make_config("prod"))
+    assert not blocked.passed and not blocked.failed()
+    assert "auc_vs_champion" in blocked.blocking
+    check = next(c for c in blocked.blocking_checks() if c.name == "auc_vs_champion")
+    assert check.status == "inconclusive" and "at least 30 frauds" in check.details["resolve"]
+    assert "auc_vs_champion" not in {c.name for c in blocked.warnings()}
+    warned = decide(ev, make_config("prod", comparison={"inconclusive": "warn"}))
+    assert warned.passed and warned.blocking == []
+    assert "auc_vs_champion" in {c.name for c in warned.warnings()}
 
 
 def test_break_glass_override(make_config):
     ev = evaluation(candidate=scores(auc_roc=0.9))
-    plain = decide(ev, make_config("prod"))
+    plain = decide(ev, prod(make_config))
     assert not plain.passed and not plain.overridden
-    decision = decide(ev, make_config("prod"), override_reason="  incident 42 hotfix ",
+    decision = decide(ev, prod(make_config), override_reason="  incident 42 hotfix ",
                       actor="alice")
     assert decision.passed and decision.overridden and decision.actor == "alice"
     assert decision.override_reason == "incident 42 hotfix"
-    assert decision.overridden_checks == ["auc_roc"]
+    assert decision.overridden_checks == ["auc_roc"] == decision.blocking
     assert by_name(decision)["auc_roc"].status == "fail"  # the evidence stays
     warn = by_name(decision)["break_glass_override"]
     assert warn.status == "warn" and "alice" in warn.message and "auc_roc" in warn.message
     with pytest.raises(InputError):
         decide(ev, make_config("prod"), override_reason="   ")
-    unneeded = decide(evaluation(), make_config("prod"), override_reason="why not")
+    unneeded = decide(evaluation(), prod(make_config), override_reason="why not")
     assert unneeded.passed and not unneeded.overridden
 
 

@@ -38,6 +38,11 @@ COMMANDS = [
         Option("github-token", "token", secret=True, env=("GITHUB_TOKEN",)),
     )),
     Command("group run", "nested", explode, (Option("kind", "user or bug", default="user"),)),
+    Command("deploy", "a conditional requirement", record, (
+        Option("candidate", "version", required_unless="resume"),
+        Option("resume", "continue", kind="bool", default="false"),
+        Option("fail", "exit 1", kind="bool", default="false"),
+    )),
 ]
 
 
@@ -73,6 +78,15 @@ def test_missing_required_input_is_exit_2_with_the_fix():
     code, out = run(["check"])
     assert code == 2
     assert "missing required input 'model-name': pass --model-name" in out
+
+
+def test_required_unless_is_enforced_unless_the_other_input_is_true():
+    code, out = run(["deploy"])
+    assert code == 2 and "missing required input 'candidate': pass --candidate" in out
+    assert "only with --resume" in out
+    assert run(["deploy", "--candidate", "7"])[0] == 0
+    assert run(["deploy", "--resume"])[0] == 0 and SEEN["candidate"] is None
+    assert run(["deploy"], {"INPUT_RESUME": "true"})[0] == 0
 
 
 @pytest.mark.parametrize("argv, message", [

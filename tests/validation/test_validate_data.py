@@ -179,3 +179,48 @@ def test_unknown_model_for_the_signature_exits_2(scenario, runner_factory, tmp_p
                 runner=files.runner)
     errors = [line for line in files.log().splitlines() if line.startswith("::error")]
     assert code == 2 and len(errors) == 1 and "'nope' not found" in errors[0]
+
+
+def newest_spark_job(spark) -> int:
+    """The id of the latest Spark job (ids only grow; the UI keeps the newest ones)."""
+    return max(spark.sparkContext.statusTracker().getJobIdsForGroup(None), default=-1)
+
+
+def schema_read_jobs(spark, path) -> int:
+    """How many jobs reading a file's schema alone takes (Parquet footers: one)."""
+    from ml_actions.data.reading import read_table
+
+    before = newest_spark_job(spark)
+    read_table(spark, str(path), "--data")
+    return newest_spark_job(spark) - before
+
+
+def test_a_missing_label_column_is_one_line_before_any_job_over_the_rows(workdir, spark,
+                                                                         runner_factory):
+    """It used to run every check and report `label.values` / `columns.missing` over the rows."""
+    frame().drop(columns=["fraud_label"]).to_parquet(workdir / "nolabel.parquet")
+    schema_jobs = schema_read_jobs(spark, workdir / "nolabel.parquet")
+    before = newest_spark_job(spark)
+    code, report, files = run(workdir, runner_factory, "nolabel.parquet")
+    assert code == 2 and report is None, files.log()
+    assert newest_spark_job(spark) - before <= schema_jobs
+    errors = [line for line in files.log().splitlines() if line.startswith("::error")]
+    assert len(errors) == 1, files.log()
+    assert (f"label column 'fraud_label' (from label.column of {workdir / 'schema.yaml'}): "
+            f"column not found in --data {workdir / 'nolabel.parquet'}") in errors[0]
+    assert "columns are: transaction_id, amount, channel, customer_id" in errors[0]
+    assert "--label-column ''" in errors[0]
+
+
+def test_the_duplicate_key_counter_counts_keys_and_rows_out_of_all_rows(workdir,
+                                                                        runner_factory):
+    frame().to_parquet(workdir / "ok.parquet")
+    _, report, _ = run(workdir, runner_factory, "ok.parquet")
+    unique = next(c for c in report["checks"] if c["name"] == "keys.duplicates")
+    assert unique["message"] == "every (transaction_id) is unique across the 40 rows"
+    assert unique["sample_size"] == 40  # was "0 duplicated key(s) over 0 rows"
+    frame(transaction_id=[i // 2 for i in range(40)]).to_parquet(workdir / "dup.parquet")
+    _, report, _ = run(workdir, runner_factory, "dup.parquet")
+    dupes = next(c for c in report["checks"] if c["name"] == "keys.duplicates")
+    assert dupes["message"] == ("20 key value(s) of (transaction_id) occur more than once, on "
+                                "40 of 40 rows")

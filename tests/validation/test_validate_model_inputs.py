@@ -28,7 +28,11 @@ CASES = {
                      "no such file"),
     "data-empty": (lambda s, t, a: a + ["--test-data", _empty(t)], "no rows"),
     "data-unreadable": (lambda s, t, a: a + ["--test-data", _garbage(t)], "cannot read"),
-    "label-missing": (lambda s, t, a: a + ["--label-column", "is_fraud"], "is_fraud"),
+    "label-missing": (lambda s, t, a: a + ["--label-column", "is_fraud"],
+                      "label column 'is_fraud' (from --label-column): column not found in "
+                      "--test-data"),
+    "label-missing-from-config": (lambda s, t, a: a + ["--config", _label(t)],
+                                  "(from evaluation.label_column of "),
     "labels-not-binary": (lambda s, t, a: a + ["--test-data", frame_file(
         t / "b.parquet", fraud_label=[0, 1, 2, 1] * 10)], "binary"),
     "single-class": (lambda s, t, a: a + ["--test-data", frame_file(
@@ -67,6 +71,11 @@ def _bad_yaml(tmp):
     return str(tmp / "bad.yaml")
 
 
+def _label(tmp):
+    (tmp / "label.yaml").write_text("evaluation:\n  label_column: TX_FRAUD\n")
+    return str(tmp / "label.yaml")
+
+
 def _champion_alias(tmp):
     (tmp / "alias.yaml").write_text("registry:\n  validated_alias: champion\n")
     return str(tmp / "alias.yaml")
@@ -83,3 +92,23 @@ def test_bad_input_exits_2_with_one_line(case, scenario, runner_factory, tmp_pat
     assert len(errors) == 1 and phrase in errors[0], files.log()
     assert "Traceback" not in files.log() and "internal error" not in errors[0]
     assert not (tmp_path / "out" / "validation-report.json").exists()
+
+
+def test_a_missing_label_column_is_named_before_any_job_over_the_rows(scenario, spark,
+                                                                      runner_factory, tmp_path):
+    """From the config (no flag): the key that named it, "column not found", the columns; and
+    no Spark job but reading the test set's schema (no scoring pass first)."""
+    from tests.validation.test_validate_data import newest_spark_job, schema_read_jobs
+
+    schema_jobs = schema_read_jobs(spark, scenario.test_data)
+    before = newest_spark_job(spark)
+    files = runner_factory()
+    code = main(scenario.args(tmp_path / "out", "--config", _label(tmp_path)),
+                runner=files.runner)
+    errors = [line for line in files.log().splitlines() if line.startswith("::error")]
+    assert code == 2 and len(errors) == 1, files.log()
+    assert newest_spark_job(spark) - before <= schema_jobs
+    assert (f"label column 'TX_FRAUD' (from evaluation.label_column of "
+            f"{tmp_path / 'label.yaml'}): column not found in --test-data {scenario.test_data}"
+            ) in errors[0]
+    assert "columns are: f1, f2, channel, amount, fraud_label" in errors[0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ml_actions.config.validation import ValidationConfig
 from ml_actions.validation.report import (
     PR_PNG,
@@ -12,9 +14,10 @@ from ml_actions.validation.report import (
     metric_rows,
     plot_curves,
     render_markdown,
-    roc_chart,
     write_reports,
 )
+from ml_actions.validation.results import CheckResult
+from ml_actions.validation.roc_chart import roc_chart
 from tests.validation.reports_data import context, decision, evaluation
 
 
@@ -72,7 +75,7 @@ def test_markdown_table_mermaid_confusion_slices_and_link():
     assert "0.9500" in auc_line and "0.9300" in auc_line and "+0.0200" in auc_line
     assert "[+0.0050, +0.0350]" in auc_line and "≥ 0.9200" in auc_line and "✅" in auc_line
     assert "```mermaid\nxychart-beta" in markdown
-    assert 'x-axis "False positive rate" ["0.00", "0.10"' in markdown
+    assert 'x-axis "False positive rate (log scale)" ["0.2%", "0.5%"' in markdown
     assert markdown.count("    line [") == 2
     assert "| **Actual fraud** | 85 | 15 |" in markdown
     assert "| **Actual legitimate** | 9 | 891 |" in markdown
@@ -84,16 +87,24 @@ def test_markdown_table_mermaid_confusion_slices_and_link():
     assert len(markdown) < 65536
 
 
-def test_roc_chart_resamples_on_the_grid():
+def test_roc_chart_shows_the_low_false_positive_range_on_a_log_scale():
+    """Fraud models operate at a fraction of a percent of false positives: the chart's grid is
+    log-scaled from 1 / legitimate rows (900 here) to 1, and names the operating points."""
     report = build_report(evaluation(), decision(), context())
-    chart = roc_chart(report, 11)
-    assert chart["x"][0] == "0.00" and chart["x"][-1] == "1.00" and len(chart["x"]) == 11
+    chart = roc_chart(report, 16)
+    assert chart["x"] == ["0.2%", "0.5%", "1%", "2%", "5%", "10%", "20%", "50%", "100%"]
     candidate = chart["series"][0]["values"]
-    assert candidate[0] == 0.0 and candidate[1] == 0.8 and candidate[-1] == 1.0
-    assert candidate == sorted(candidate)
+    assert candidate[0] == pytest.approx(0.6 * 0.002 / 0.05, abs=1e-3)  # on the first segment
+    assert candidate[-1] == 1.0 and candidate == sorted(candidate)
+    assert chart["operating"][0] == {"who": "candidate", "fpr": "1%", "tpr": 0.85}
+    markdown = render_markdown(report, ValidationConfig())
+    assert 'x-axis "False positive rate (log scale)" ["0.2%", "0.5%", "1%"' in markdown
+    assert ("Operating points (decision threshold): candidate false positive rate 1%, true "
+            "positive rate 0.850; champion") in markdown
+    assert len(roc_chart(report, 4)["x"]) == 4  # the lowest steps dropped first
     report["curves"]["candidate"]["roc"] = []
     report["curves"]["champion"] = None
-    assert roc_chart(report, 11) is None
+    assert roc_chart(report, 16) is None
 
 
 def test_files_and_pngs_are_written(tmp_path):
@@ -105,3 +116,43 @@ def test_files_and_pngs_are_written(tmp_path):
     assert [p.name for p in images] == [ROC_PNG, PR_PNG]
     for image in images:
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
+
+
+def inconclusive_decision(policy: str):
+    """The AUC comparison stays inconclusive (too few frauds); `policy` is
+    comparison.inconclusive, so the same evidence blocks (fail) or warns (warn)."""
+    made = decision()
+    made.checks.append(CheckResult(
+        "auc_vs_champion_small", "inconclusive", 0.001, -0.005,
+        "only 12 frauds (need 30); minimum detectable effect 0.0400", sample_size=12,
+        details={"resolve": "at least 30 frauds in the test set (it has 12)"}))
+    if policy == "fail":
+        made.passed, made.blocking = False, ["auc_vs_champion_small"]
+    return made
+
+
+def test_a_gate_blocked_by_an_inconclusive_check_names_it_and_its_resolution():
+    report = build_report(evaluation(), inconclusive_decision("fail"), context())
+    assert report["passed"] is False and report["failed_checks"] == ["auc_vs_champion_small"]
+    assert report["blocking_checks"] == [{
+        "name": "auc_vs_champion_small", "status": "inconclusive",
+        "message": "only 12 frauds (need 30); minimum detectable effect 0.0400",
+        "resolve": "at least 30 frauds in the test set (it has 12)"}]
+    markdown = render_markdown(report, ValidationConfig())
+    assert ("**Verdict: failed.** 1 of 4 checks block the gate: auc\\_vs\\_champion\\_small "
+            "(inconclusive).") in markdown
+    assert "| auc\\_vs\\_champion\\_small | ❔ inconclusive |" in markdown
+    assert "at least 30 frauds in the test set \\(it has 12\\) |" in markdown
+
+
+def test_an_inconclusive_check_under_warn_is_listed_under_warnings():
+    report = build_report(evaluation(), inconclusive_decision("warn"), context())
+    assert report["passed"] is True and report["failed_checks"] == []
+    assert report["blocking_checks"] == []
+    assert report["warnings"] == [
+        "auc_vs_champion_small (inconclusive): only 12 frauds (need 30); minimum detectable "
+        "effect 0.0400; to resolve: at least 30 frauds in the test set (it has 12)"]
+    markdown = render_markdown(report, ValidationConfig())
+    assert "**Verdict: passed.** None of the 4 checks blocks the gate (1 warning(s) below)" \
+        in markdown
+    assert "> [!WARNING]\n> auc\\_vs\\_champion\\_small \\(inconclusive\\)" in markdown

@@ -32,6 +32,9 @@ class Option:
     secret: bool = False
     env: tuple[str, ...] = ()  # further environment variables read before the default
     action_input: bool = True  # False: CLI/env only (e.g. --debug, server options)
+    # required unless this bool option is true (e.g. canary-deploy's candidate unless resume);
+    # enforced here like `required`, and written so in action.yml and the README tables
+    required_unless: str | None = None
 
     @property
     def dest(self) -> str:
@@ -127,4 +130,10 @@ def resolve_inputs(command: Command, args: argparse.Namespace, runner: ActionsRu
         values[option.dest] = convert(option, raw, source)
         if option.secret and values[option.dest]:
             runner.mask(values[option.dest])
+    for option in command.options:
+        lifted = option.required_unless
+        if lifted and values[option.dest] in (None, "") and not values[lifted.replace("-", "_")]:
+            raise InputError(
+                f"missing required input '{option.name}': pass --{option.name} (action input "
+                f"'{option.name}'); it may be left out only with --{lifted} (input '{lifted}')")
     return values

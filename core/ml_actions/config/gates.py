@@ -75,8 +75,11 @@ class MetricComparison:
 class FlipsConfig:
     """Limits on decisions that change at the operating point, candidate vs champion.
 
-    Rates are fractions (newly blocked of all transactions, newly missed of all frauds);
-    counts are absolute; None disables that limit.
+    Rates are tolerances of paired (McNemar) non-inferiority tests on *net* changes: legitimate
+    transactions newly blocked minus those newly let through, as a share of legitimate
+    transactions; frauds newly missed minus those newly caught, as a share of frauds. Counts
+    are caps on the gross number of changed decisions on the test set (policy, no statistics).
+    None disables that limit.
     """
 
     max_newly_blocked_rate: float | None = field(default=0.02, metadata={"range": (0, 1)})
@@ -103,7 +106,8 @@ class ComparisonConfig:
     power: float = field(default=0.8, metadata={"range": (0.5, 0.99)})  # for the MDE
     # What an inconclusive check does to the verdict: `fail` (never a silent pass) or `warn`.
     inconclusive: str = field(default="fail", metadata={"choices": ("fail", "warn")})
-    # Precision/recall at the champion's alert rate may drop at most this much.
+    # Precision/recall at the champion's alert rate may drop at most this much (McNemar on the
+    # frauds each model's alerts catch, judged like max_regression: the bound must clear it).
     alert_rate_max_regression: float = field(default=0.01, metadata={"range": (0, 1)})
     metrics: dict[str, MetricComparison] = field(
         default_factory=dict, metadata={"keys": VALID_THRESHOLD_METRICS})
@@ -119,7 +123,9 @@ class SlicesConfig:
     min_size: int = field(default=500, metadata={"range": (1, None)})
     min_positives: int = field(default=5, metadata={"range": (1, None)})
     min_auc: float | None = field(default=None, metadata={"range": (0, 1)})
-    # Per-segment regression vs champion: one-sided DeLong tests, Holm-corrected at alpha.
+    # Per-segment non-inferiority vs the champion: the segment's one-sided DeLong lower bound
+    # at level alpha must clear -max_regression (a worse segment passes with probability <=
+    # alpha); a segment too small to resolve max_regression is inconclusive.
     max_regression: float = field(default=0.02, metadata={"range": (0, 1)})
     alpha: float = field(default=0.05, metadata={"range": (0.0001, 0.5)})
     max_segments: int = field(default=50, metadata={"range": (1, 10000)})

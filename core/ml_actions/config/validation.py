@@ -17,8 +17,9 @@ class ValidationConfig:
     # A champion that cannot be loaded or scored: stop (`fail`, exit 2) or compare nothing and
     # say so in a warning (`warn`).
     champion_load_failure: str = field(default="fail", metadata={"choices": ("fail", "warn")})
-    # Points of the mermaid ROC chart (a fixed FPR grid); more points, longer comments.
-    roc_chart_points: int = field(default=11, metadata={"range": (3, 51)})
+    # Points of the mermaid ROC chart: a log-scaled false-positive-rate grid in 1-2-5 steps
+    # from 1 / legitimate rows up to 1 (the lowest dropped beyond this); longer comments.
+    roc_chart_points: int = field(default=16, metadata={"range": (3, 51)})
     # Slice rows shown in the Markdown report; the JSON always has all of them.
     max_slice_rows: int = field(default=30, metadata={"range": (1, 1000)})
     # Id inside the sticky comment's hidden marker: two workflows that validate the same

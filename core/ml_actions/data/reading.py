@@ -52,3 +52,16 @@ def read_table(spark: Any, uri: str, flag: str) -> Any:
         raise DataError(f"{flag} {uri}: cannot read it as {fmt} ({first_line(err)}); check the "
                         "path and that the file is not empty or corrupt") from None
     return frame
+
+
+def require_column(frame: Any, column: str, source: str, flag: str, uri: str,
+                   hint: str = "", role: str = "label column") -> None:
+    """A `DataError` unless `column` is in `frame`: read from the schema, so no Spark job over
+    the data runs first (a missing label used to surface as "labels must be binary ... e.g.
+    [None]" after a whole scoring pass). `source` says where the name came from."""
+    if column in frame.columns:
+        return
+    near = [c for c in frame.columns if c.lower() == column.lower()]
+    maybe = f" (did you mean {near[0]!r}? names are case-sensitive here)" if near else ""
+    raise DataError(f"{role} {column!r} (from {source}): column not found in {flag} {uri}"
+                    f"{maybe}; columns are: {', '.join(frame.columns)}{hint}")

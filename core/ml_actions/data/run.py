@@ -11,7 +11,7 @@ from ml_actions.config.settings import load_config
 from ml_actions.data.reading import read_table
 from ml_actions.data.report import build_data_report, render_data_markdown, write_data_reports
 from ml_actions.data.schema import load_schema_file, schema_from_signature
-from ml_actions.data.validation import effective_rules, validate
+from ml_actions.data.validation import effective_rules, require_label, validate
 from ml_actions.errors import ConfigurationError
 from ml_actions.registry import registry_from_config
 from ml_actions.spark import get_spark
@@ -46,6 +46,7 @@ def run_data_validation(request: DataValidationRequest) -> tuple[dict[str, Any],
                                  "--model-name (and --model-version) to use the model's signature")
     rules = effective_rules(schema, config.data_validation, request.label_column)
     frame = read_table(get_spark(config.spark), request.data, "--data")
+    require_label(frame, rules, request.data)  # on the schema, before any job over the rows
     loaded = time.monotonic()
     result = validate(frame, schema, rules)
     timings = {"load_seconds": loaded - started, "checks_seconds": time.monotonic() - loaded,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml_actions.check_result import CheckResult
+from ml_actions.data.reading import require_column
 from ml_actions.data.schema import (
     FLOATING,
     ColumnSpec,
@@ -44,6 +45,7 @@ class DataRules:
     max_null_rate: float
     min_rows: int
     key_columns: list[str]
+    label_source: str = "--label-column"  # where the label's name came from, for errors
 
 
 def effective_rules(schema: DataSchema, settings: Any, label_flag: str | None) -> DataRules:
@@ -53,12 +55,25 @@ def effective_rules(schema: DataSchema, settings: Any, label_flag: str | None) -
 
     label = label_flag if label_flag is not None else (schema.label.column or
                                                        settings.label_column)
+    source = ("--label-column" if label_flag is not None else
+              f"label.column of {schema.source}" if schema.label.column else
+              "data_validation.label_column (no label in the schema)")
     return DataRules(label or None, schema.label.values or settings.label_values,
                      pick(schema.label.min_rate, settings.min_label_rate),
                      pick(schema.label.max_rate, settings.max_label_rate),
                      pick(schema.max_null_rate, settings.max_null_rate),
                      schema.min_rows or settings.min_rows,
-                     schema.key_columns or settings.key_columns)
+                     schema.key_columns or settings.key_columns, source)
+
+
+def require_label(frame, rules: DataRules, uri: str) -> None:
+    """The label column must exist before any check runs: its absence is one error line naming
+    the column, where its name came from and the columns there are, not a "values seen:
+    [None]" label check after a full aggregation."""
+    if rules.label_column:
+        require_column(frame, rules.label_column, rules.label_source, "--data", uri,
+                       "; pass --label-column NAME, or --label-column '' to skip the label "
+                       "checks")
 
 
 def validate(frame, schema: DataSchema, rules: DataRules) -> DataValidationResult:
@@ -109,7 +124,7 @@ def validate(frame, schema: DataSchema, rules: DataRules) -> DataValidationResul
         checks += _label_checks(frame, label_column, label_values, row, rows,
                                 rules.min_label_rate, rules.max_label_rate)
     if rules.key_columns:
-        checks.append(_duplicate_check(frame, rules.key_columns, types))
+        checks.append(_duplicate_check(frame, rules.key_columns, types, rows))
     passed = not any(c.status == "fail" for c in checks)
     return DataValidationResult(passed, checks, rows,
                                 [{"name": n, "type": t} for n, t in types.items()])
@@ -173,7 +188,8 @@ def _label_checks(frame, label_column: str, label_values: list[int], row: dict, 
     return out
 
 
-def _duplicate_check(frame, keys: list[str], types: dict[str, str]) -> CheckResult:
+def _duplicate_check(frame, keys: list[str], types: dict[str, str], rows: int) -> CheckResult:
+    """Key values that occur more than once, and the rows they cover, out of all `rows`."""
     from pyspark.sql import functions as F
 
     absent = [k for k in keys if k not in types]
@@ -183,7 +199,8 @@ def _duplicate_check(frame, keys: list[str], types: dict[str, str]) -> CheckResu
     dupes = (frame.groupBy(*[F.col(f"`{k}`") for k in keys]).count().where("count > 1")
              .agg(F.count(F.lit(1)).alias("keys"), F.sum("count").alias("rows"))
              .collect()[0])
-    n = int(dupes["keys"] or 0)
-    return CheckResult("keys.duplicates", "fail" if n else "pass", n, 0,
-                       f"{n} duplicated key(s) over {int(dupes['rows'] or 0)} rows"
-                       f" on ({', '.join(keys)})", details={"keys": keys})
+    n, covered, on = int(dupes["keys"] or 0), int(dupes["rows"] or 0), ", ".join(keys)
+    text = (f"{n} key value(s) of ({on}) occur more than once, on {covered} of {rows} rows"
+            if n else f"every ({on}) is unique across the {rows} rows")
+    return CheckResult("keys.duplicates", "fail" if n else "pass", n, 0, text, rows,
+                       details={"keys": keys, "duplicated_rows": covered})

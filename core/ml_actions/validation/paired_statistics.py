@@ -1,4 +1,4 @@
-"""Paired statistics of candidate vs champion on the same rows: DeLong, flips, power, Holm.
+"""Paired statistics of candidate vs champion on the same rows: DeLong, flips, power.
 
 Why paired: both models score the same transactions, so their AUCs are strongly correlated;
 an unpaired interval would be far too wide and let noise block good models. DeLong's
@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from ml_actions.normal_quantiles import normal_cdf, z_power, z_two_sided
 from ml_actions.validation.exact_metrics import OVERALL, SEGMENT, col
 
-__all__ = ["PairedAuc", "at_alert_count", "holm", "paired_auc", "paired_statistics",
+__all__ = ["FLIPS", "PairedAuc", "at_alert_count", "paired_auc", "paired_statistics",
            "placements", "wilson_interval", "with_replicates", "z_two_sided"]
 
 
@@ -82,6 +82,10 @@ def _quantile(ordered: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+FLIPS = ("newly_blocked", "newly_unblocked", "newly_missed", "newly_caught",
+         "newly_blocked_legit", "newly_unblocked_legit")
+
+
 def placements(model: str) -> tuple[Column, Column]:
     """V10 (a positive's share of negatives below it) and V01 (a negative's share of positives
     above it) of each row under `model`, ties counting half."""
@@ -111,6 +115,7 @@ def paired_statistics(ranked: DataFrame, summary: dict[tuple, dict],
         F.count(F.when(pos & champ_alert & ~cand_alert, 1)).alias("newly_missed"),
         F.count(F.when(pos & cand_alert & ~champ_alert, 1)).alias("newly_caught"),
         F.count(F.when(neg & cand_alert & ~champ_alert, 1)).alias("newly_blocked_legit"),
+        F.count(F.when(neg & ~cand_alert & champ_alert, 1)).alias("newly_unblocked_legit"),
     ).collect()
     out = {}
     for row in rows:
@@ -118,8 +123,7 @@ def paired_statistics(ranked: DataFrame, summary: dict[tuple, dict],
         cand, champ = summary[("candidate", *key)], summary[("champion", *key)]
         out[key] = {
             "paired_auc": paired_auc(cand, champ, row["s10ab"] or 0.0, row["s01ab"] or 0.0),
-            "flips": {k: int(row[k]) for k in ("newly_blocked", "newly_unblocked", "newly_missed",
-                                                "newly_caught", "newly_blocked_legit")},
+            "flips": {k: int(row[k]) for k in FLIPS},
         }
     return out
 
@@ -137,33 +141,37 @@ def paired_auc(cand: dict[str, Any], champ: dict[str, Any], s10ab: float,
     return PairedAuc(delta, math.sqrt(max(var, 0.0)), P, N)
 
 
-def at_alert_count(ranked: DataFrame, model: str, alerts: int) -> dict[str, float]:
+def at_alert_count(ranked: DataFrame, model: str, alerts: int,
+                   other_threshold: float | None = None, other: str = "champion"
+                   ) -> dict[str, float]:
     """Precision and recall of `model` when it raises at most `alerts` alerts (overall).
 
-    Used to compare the candidate at the champion's alert rate: same review workload.
+    Used to compare the candidate at the champion's alert rate: same review workload. With
+    `other_threshold` (the champion's decision threshold) it also counts the frauds caught by
+    only one of the two (`only_model`, `only_other`): the discordant pairs of McNemar's test.
     """
     tp, fp = col(model, "tp"), col(model, "fp")
-    row = ranked.where(F.col("slice") == OVERALL[0]).agg(
+    overall = ranked.where(F.col("slice") == OVERALL[0])
+    row = overall.agg(
         F.max_by(F.struct(tp.alias("tp"), fp.alias("fp")),
                  F.when(tp + fp <= alerts, tp + fp)).alias("best"),
         F.first("P").alias("P")).first()
     best_tp, best_fp = (row["best"]["tp"], row["best"]["fp"]) if row["best"] is not None else (0, 0)
     positives = int(row["P"] or 0)
-    return {"alerts": int(best_tp + best_fp),
-            "precision": best_tp / (best_tp + best_fp) if best_tp + best_fp else 0.0,
-            "recall": best_tp / positives if positives else 0.0}
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (family-wise error control, in input order)."""
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
+    found: dict[str, float] = {
+        "alerts": int(best_tp + best_fp), "positives": positives,
+        "precision": best_tp / (best_tp + best_fp) if best_tp + best_fp else 0.0,
+        "recall": best_tp / positives if positives else 0.0}
+    if other_threshold is not None:
+        # a row is among the model's top alerts when its cumulative count fits the budget
+        mine = (tp + fp <= F.lit(best_tp + best_fp)) & F.lit(best_tp + best_fp > 0)
+        theirs = col(other, "score") >= F.lit(other_threshold)
+        fraud = F.col("label") == 1
+        counts = overall.agg(F.count(F.when(fraud & mine & ~theirs, 1)).alias("only_model"),
+                             F.count(F.when(fraud & ~mine & theirs, 1)).alias("only_other")
+                             ).first()
+        found.update(only_model=int(counts["only_model"]), only_other=int(counts["only_other"]))
+    return found
 
 
 def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[float, float] | None:

@@ -20,7 +20,13 @@ from ml_actions.registry import ModelVersionRef
 from ml_actions.report_documents import to_jsonable
 from ml_actions.templating import render
 from ml_actions.timestamps import now_zulu
-from ml_actions.validation.results import EvaluationResult, GateDecision, ModelScores
+from ml_actions.validation.results import (
+    CheckResult,
+    EvaluationResult,
+    GateDecision,
+    ModelScores,
+)
+from ml_actions.validation.roc_chart import roc_chart
 
 REPORT_STEM = "validation-report"
 ROC_PNG = "validation-roc.png"
@@ -43,6 +49,7 @@ class ValidationContext:
     test_data_uri: str
     label_column: str
     experiment_name: str
+    champion_alias: str = "champion"
     run_id: str | None = None
     run_url: str | None = None
     actor: str | None = None
@@ -69,7 +76,8 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
                  context: ValidationContext) -> dict[str, Any]:
     """The JSON report: everything the verdict was made on, and the verdict."""
     candidate = evaluation.candidate
-    failed = [c.name for c in decision.failed()]
+    blocking = decision.blocking_checks() if decision.blocking else decision.failed()
+    failed = [c.name for c in blocking]
     override = None
     if decision.overridden:
         override = {"reason": decision.override_reason,
@@ -88,13 +96,15 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
         "decision_threshold": candidate.decision_threshold,
         "money": to_jsonable(candidate.money),
         "champion": _scores(evaluation.champion, context.champion),
+        "champion_alias": context.champion_alias,
         "comparison": to_jsonable(evaluation.comparison),
         "thresholds": context.thresholds,
         "checks": to_jsonable(decision.checks),
         "failed_checks": failed,
+        "blocking_checks": [_blocking(c) for c in blocking],
         "slices": to_jsonable(evaluation.slices),
         "override": override,
-        "warnings": list(context.warnings),
+        "warnings": list(context.warnings) + [_warning(c) for c in decision.warnings()],
         "curves": {"candidate": {"roc": to_jsonable(candidate.roc_curve),
                                  "pr": to_jsonable(candidate.pr_curve)},
                    "champion": None if evaluation.champion is None else {
@@ -113,6 +123,18 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
         "generated_at": now_zulu(),
         "ml_actions_version": __version__,
     }
+
+
+def _blocking(check: CheckResult) -> dict[str, Any]:
+    """A check that decided a failed verdict, and what would change it."""
+    return {"name": check.name, "status": check.status, "message": check.message,
+            "resolve": check.details.get("resolve")}
+
+
+def _warning(check: CheckResult) -> str:
+    resolve = check.details.get("resolve")
+    return (f"{check.name} ({check.status}): {check.message}"
+            + (f"; to resolve: {resolve}" if resolve else ""))
 
 
 # -- Markdown ---------------------------------------------------------------------------------
@@ -144,7 +166,10 @@ def metric_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         judged = _checks_for(name, report["checks"], against_champion=False) + versus
         status = next((s for s in ("fail", "inconclusive", "warn", "pass", "skip")
                        if any(c["status"] == s for c in judged)), None)
-        interval = next((c["interval"] for c in versus if c.get("interval")), None)
+        # the Δ column compares each model at its own threshold: only a check of that same
+        # difference lends it an interval (not the comparison at the champion's alert rate)
+        interval = next((c["interval"] for c in versus if c.get("interval")
+                         and not c["name"].endswith("_at_champion_alert_rate")), None)
         delta = value - other if isinstance(value, (int, float)) and \
             isinstance(other, (int, float)) else None
         rows.append({"name": name, "candidate": value, "champion": other, "delta": delta,
@@ -152,25 +177,6 @@ def metric_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                      "min": threshold.get("min"), "max": threshold.get("max"),
                      "status": status, "mark": STATUS_MARKS.get(status or "", "")})
     return rows
-
-
-def roc_chart(report: dict[str, Any], points: int) -> dict[str, Any] | None:
-    """The ROC curves resampled on a fixed FPR grid, as mermaid `xychart-beta` series."""
-    import numpy as np
-
-    grid = np.linspace(0.0, 1.0, points)
-    series = []
-    for who in ("candidate", "champion"):
-        curve = (report["curves"].get(who) or {}).get("roc") or []
-        if len(curve) < 2:
-            continue
-        pts = sorted((float(f), float(t)) for f, t in curve)
-        fpr, tpr = zip(*pts, strict=True)
-        values = np.interp(grid, fpr, np.maximum.accumulate(tpr))
-        series.append({"who": who, "values": [round(float(v), 3) for v in values]})
-    if not series:
-        return None
-    return {"x": [f"{x:.2f}" for x in grid], "series": series}
 
 
 def render_markdown(report: dict[str, Any], config: ValidationConfig) -> str:
@@ -208,11 +214,16 @@ def plot_curves(evaluation: EvaluationResult, out_dir: Path) -> list[Path]:
                     xs, ys = zip(*getattr(scores, attr), strict=True)
                     ax.plot(xs, ys, label=f"{who} v{scores.version}",
                             linestyle="-" if who == "candidate" else "--")
-            if diagonal:
-                ax.plot([0, 1], [0, 1], color="grey", linewidth=0.5)
+            ax.set_xlim(0, 1)
+            if diagonal:  # ROC: the low false-positive range fraud models work in, log-scaled
+                floor = 1.0 / max(evaluation.n_rows - evaluation.n_positives, 1)
+                chance = [floor * (1 / floor) ** (i / 50) for i in range(51)]
+                ax.plot(chance, chance, color="grey", linewidth=0.5)
+                ax.set_xscale("log")
+                ax.set_xlim(floor, 1)
+                labels = ("False positive rate (log scale)", labels[1])
             ax.set_xlabel(labels[0])
             ax.set_ylabel(labels[1])
-            ax.set_xlim(0, 1)
             ax.set_ylim(0, 1.02)
             ax.legend(loc="lower right" if diagonal else "lower left")
             fig.tight_layout()

@@ -40,7 +40,7 @@ class SliceResult:
     metrics: dict[str, float | None]
     judged: bool  # False when below the minimum segment size: reported, not judged
     champion_metrics: dict[str, float | None] | None = None
-    comparison: dict[str, Any] = field(default_factory=dict)  # delta_auc, se, p, p_holm
+    comparison: dict[str, Any] = field(default_factory=dict)  # delta_auc, se, p, flips
 
 
 @dataclass
@@ -64,7 +64,18 @@ class GateDecision:
     overridden: bool = False
     override_reason: str | None = None
     actor: str | None = None  # who ran the gate (recorded with a break-glass override)
-    overridden_checks: list[str] = field(default_factory=list)  # failed checks that were waived
+    overridden_checks: list[str] = field(default_factory=list)  # blocking checks waived
+    # what decided a failed verdict: checks that failed, and inconclusive ones when the
+    # policy (`comparison.inconclusive: fail`) makes them block
+    blocking: list[str] = field(default_factory=list)
 
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == "fail"]
+
+    def blocking_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.name in self.blocking]
+
+    def warnings(self) -> list[CheckResult]:
+        """Checks that warn: status `warn`, and inconclusive ones the policy lets through."""
+        return [c for c in self.checks if c.name != "break_glass_override" and (
+            c.status == "warn" or (c.status == "inconclusive" and c.name not in self.blocking))]

@@ -99,7 +99,9 @@ def run_validation(request: ValidationRequest) -> ValidationOutcome:
     config = load_validation_config(request)
     registry = registry_from_config(config.tracking_uri, config.registry)
     candidate = registry.resolve(request.model_name, request.candidate)
-    champion = registry.find_alias(request.model_name, request.champion_alias)
+    roles = (config.registry.challenger_alias, config.registry.validated_alias,
+             config.registry.canary_alias)
+    champion = registry.find_champion(request.model_name, request.champion_alias, roles)
     warnings: list[str] = []
     if champion is not None and champion.version == candidate.version:
         warnings.append(f"the candidate v{candidate.version} is the current @"
@@ -107,8 +109,11 @@ def run_validation(request: ValidationRequest) -> ValidationOutcome:
         champion = None
     lap("registry")
     spark = get_spark(config.spark)
+    label_source = ("--label-column" if request.label_column
+                    else f"evaluation.label_column of {config.source}")
     test_df = load_test_data(spark, request.test_data, config.evaluation.label_column,
-                             check_labels=False)  # checked in the evaluation's one pass
+                             check_labels=False,  # checked in the evaluation's one pass
+                             label_source=label_source)
     lap("load")
     evaluation, champion = _evaluate(evaluate, spark, test_df, candidate, champion, config,
                                      warnings)
@@ -119,7 +124,8 @@ def run_validation(request: ValidationRequest) -> ValidationOutcome:
     lap("record")
     timings["total_seconds"] = time.monotonic() - started  # recording the report: not in it
     context = ValidationContext(
-        candidate=candidate, champion=champion, environment=config.environment,
+        candidate=candidate, champion=champion, champion_alias=request.champion_alias,
+        environment=config.environment,
         config_source=config.source, config_digest=config.digest(),
         thresholds={k: {"min": v.min, "max": v.max} for k, v in config.thresholds.items()},
         test_data_uri=request.test_data, label_column=config.evaluation.label_column,

@@ -13,14 +13,16 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ml_actions.data.reading import read_table
+from ml_actions.data.reading import read_table, require_column
 from ml_actions.errors import DataError, MlActionsError, first_line
 
 
-def load_test_data(spark: Any, uri: str, label_column: str, check_labels: bool = True
-                   ) -> DataFrame:
+def load_test_data(spark: Any, uri: str, label_column: str, check_labels: bool = True,
+                   label_source: str = "--label-column") -> DataFrame:
     """Read the test set (Parquet, CSV, JSON, ORC; any URI Spark reads) and check its labels.
 
+    The label column's presence is checked on the schema, before any Spark job over the rows;
+    `label_source` names where its name came from (the flag or a config key).
     `check_labels=False` skips the one Spark pass the label check costs, for callers whose
     evaluation checks the labels anyway (validate-model does, in the same pass as the scores).
     """
@@ -28,9 +30,8 @@ def load_test_data(spark: Any, uri: str, label_column: str, check_labels: bool =
     if not df.columns:
         raise DataError(f"--test-data {uri} is empty (no columns, no rows); pass a "
                         "non-empty test set")
-    if label_column not in df.columns:
-        raise DataError(f"--label-column {label_column!r} is not a column of {uri}; columns "
-                        f"are: {', '.join(df.columns)}")
+    require_column(df, label_column, label_source, "--test-data", uri,
+                   "; pass --label-column with the name of the 0/1 fraud label")
     if not check_labels:
         return df
     value = label_value(label_column)

@@ -98,7 +98,8 @@ COMMANDS = [
         run=run,
         options=(
             Option("model-name", "registered model name", required=True),
-            Option("candidate", "version to deploy: a number or @alias"),
+            Option("candidate", "version to deploy: a number or @alias (with resume: the "
+                   "running rollout's version, optional)", required_unless="resume"),
             TARGET_URL,
             Option("prometheus-url", "Prometheus that scrapes the gateway", required=True),
             Option("config", "ml-actions.yaml (optional; built-in defaults otherwise)"),

@@ -39,11 +39,13 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
         outcome = run_validation(request)
     report, config = outcome.report, outcome.config
     runner.add_summary(outcome.markdown)
-    for warning in outcome.warnings:
+    for warning in report["warnings"]:  # the run's, and checks that warn (e.g. inconclusive)
         runner.warning(warning, title="validate-model")
-    for check in report["checks"]:
-        if check["status"] == "fail":
-            runner.error(f"{check['name']}: {check['message']}", title="validate-model")
+    for check in report["blocking_checks"]:
+        resolve = f"; to resolve: {check['resolve']}" if check["resolve"] else ""
+        status = "" if check["status"] == "fail" else f" ({check['status']})"
+        runner.error(f"{check['name']}{status}: {check['message']}{resolve}",
+                     title="validate-model")
     if report["override"]:
         runner.warning(f"gate overridden by {report['override']['actor']}: "
                        f"{report['override']['reason']}", title="validate-model override")
