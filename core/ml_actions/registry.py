@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ml_actions.errors import InfrastructureError, InputError, RegistryError, first_line
+from ml_actions.redaction import redact
 
 T = TypeVar("T")
 
@@ -88,6 +89,7 @@ class Registry:
                  backoff_seconds: float = 0.5):
         self.tracking_uri = usable_tracking_uri(
             tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+        self.shown_uri = redact(str(self.tracking_uri))  # for messages: never its credentials
         _configure_mlflow_http()
         from mlflow.tracking import MlflowClient
 
@@ -114,7 +116,7 @@ class Registry:
                 last = err
             if attempt >= self.retries:
                 raise InfrastructureError(
-                    f"MLflow at {self.tracking_uri} did not answer while trying to {what} "
+                    f"MLflow at {self.shown_uri} did not answer while trying to {what} "
                     f"(after {attempt + 1} attempts: {first_line(last, 200)}); check "
                     "--tracking-uri / MLFLOW_TRACKING_URI and that the server is running"
                 ) from last
@@ -130,7 +132,7 @@ class Registry:
         except MlflowException as err:
             if err.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise RegistryError(
-                    f"registered model {name!r} not found at {self.tracking_uri}; check "
+                    f"registered model {name!r} not found at {self.shown_uri}; check "
                     "--model-name, or register a version first (the template's train step does)"
                 ) from None
             raise
@@ -219,7 +221,7 @@ class Registry:
 
     def set_tags(self, name: str, version: str, tags: dict[str, object]) -> None:
         for key, value in tags.items():
-            text = "" if value is None else str(value)
+            text = "" if value is None else redact(str(value))
             self.call(f"tag {name!r} v{version} with {key}",
                       lambda k=key, t=text: self.client.set_model_version_tag(name, version, k, t))
 

@@ -12,6 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ml_actions.redaction import redact, redact_value
+
 
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses to plain JSON types (tuples become lists, NaN becomes null)."""
@@ -31,6 +33,7 @@ def write_reports(report: dict[str, Any], markdown: str, report_dir: Path,
     """`<stem>.json` and `<stem>.md` in `report_dir` (created if needed)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = report_dir / f"{stem}.json", report_dir / f"{stem}.md"
-    json_path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    md_path.write_text(markdown, encoding="utf-8")
+    json_path.write_text(json.dumps(redact_value(report), indent=2, sort_keys=False) + "\n",
+                         encoding="utf-8")
+    md_path.write_text(redact(markdown), encoding="utf-8")
     return json_path, md_path

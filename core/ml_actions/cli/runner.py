@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import TextIO
 
 from ml_actions.github.workflow_context import WorkflowContext
+from ml_actions.redaction import redact
 
 
 def _escape_data(value: str) -> str:
@@ -92,7 +93,7 @@ class ActionsRunner:
     # -- outputs ---------------------------------------------------------------------------
     def set_output(self, name: str, value: object) -> None:
         """Write one output; multi-line values use a random heredoc delimiter."""
-        text = output_text(value)
+        text = redact(output_text(value))
         path = self.env.get("GITHUB_OUTPUT")
         if not path:
             self.stream.write(f"output {name}={text}\n")
@@ -106,6 +107,7 @@ class ActionsRunner:
 
     def add_summary(self, markdown: str) -> None:
         """Append Markdown to the job summary; outside GitHub it goes to stdout."""
+        markdown = redact(markdown)
         path = self.env.get("GITHUB_STEP_SUMMARY")
         if not path:
             self.stream.write(markdown.rstrip("\n") + "\n")
@@ -119,7 +121,7 @@ class ActionsRunner:
             f"{key}={_escape_property(str(val))}" for key, val in props.items() if val is not None
         )
         head = f"::{command} {rendered}" if rendered else f"::{command}"
-        self.stream.write(f"{head}::{_escape_data(message)}\n")
+        self.stream.write(f"{head}::{_escape_data(redact(message))}\n")
         self.stream.flush()
 
     def error(self, message: str, title: str | None = None, file: str | None = None,
@@ -127,22 +129,26 @@ class ActionsRunner:
         if self.on_github:
             self._command("error", message, title=title, file=file, line=line)
         else:
-            self.stream.write(f"error: {message}\n")
+            self.stream.write(f"error: {redact(message)}\n")
 
     def warning(self, message: str, title: str | None = None) -> None:
         if self.on_github:
             self._command("warning", message, title=title)
         else:
-            self.stream.write(f"warning: {message}\n")
+            self.stream.write(f"warning: {redact(message)}\n")
 
     def notice(self, message: str, title: str | None = None) -> None:
         if self.on_github:
             self._command("notice", message, title=title)
         else:
-            self.stream.write(f"notice: {message}\n")
+            self.stream.write(f"notice: {redact(message)}\n")
 
     def info(self, message: str) -> None:
-        self.stream.write(message + "\n")
+        """A log line; text from elsewhere (a gateway, Prometheus, the registry) can never
+        become a workflow command: a line that starts with `::` is indented."""
+        lines = redact(message).split("\n")
+        self.stream.write("\n".join(" " + ln if ln.lstrip().startswith("::") else ln
+                                     for ln in lines) + "\n")
         self.stream.flush()
 
     def mask(self, secret: str | None) -> None:

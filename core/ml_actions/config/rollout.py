@@ -189,6 +189,9 @@ class AnalysisConfig:
     on_query_error: str = field(default="rollback", metadata={"choices": POLICIES_QUERY_ERROR})
     hold_timeout: str = "5m"  # with `hold`, how long to wait for Prometheus before rolling back
     query_timeout: float = field(default=5.0, metadata={"range": (0.1, 120)})
+    # Prometheus over TLS is verified; a private CA is added here, never switched off silently.
+    ca_bundle: str | None = None
+    insecure_skip_verify: bool = False
     checks: BuiltinChecks = field(default_factory=BuiltinChecks)
     custom_checks: list[CustomCheck] = field(default_factory=list)
 

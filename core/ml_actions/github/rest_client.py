@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml_actions.github.workflow_context import DEFAULT_API_URL, WorkflowContext
+from ml_actions.redaction import redact
 from ml_actions.templating import GITHUB_COMMENT_LIMIT, truncate_for_comment
 
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending",
@@ -31,7 +32,8 @@ class CommentOutcome:
 
 def with_marker(marker: str, body: str) -> str:
     """The marker on the first line, the body cut to GitHub's comment limit."""
-    return marker + "\n" + truncate_for_comment(body, GITHUB_COMMENT_LIMIT - len(marker) - 1)
+    return marker + "\n" + truncate_for_comment(redact(body),
+                                                 GITHUB_COMMENT_LIMIT - len(marker) - 1)
 
 
 class GitHubApi:
@@ -93,7 +95,7 @@ class GitHubApi:
         neither re-check commit statuses nor merge the default branch into `ref`.
         """
         deployment = self.repo.create_deployment(
-            ref=ref, environment=environment, description=description[:140],
+            ref=ref, environment=environment, description=redact(description)[:140],
             payload=payload or {}, auto_merge=False, required_contexts=[],
             production_environment=production, transient_environment=transient)
         return int(deployment.id)
@@ -110,4 +112,4 @@ class GitHubApi:
             extra["environment_url"] = environment_url
         if log_url:
             extra["target_url"] = log_url
-        deployment.create_status(state=state, description=description[:140], **extra)
+        deployment.create_status(state=state, description=redact(description)[:140], **extra)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ml_actions.config.durations import format_duration
+from ml_actions.redaction import redact_value
 from ml_actions.report_documents import to_jsonable
 from ml_actions.rollout.results import RolloutResult
 from ml_actions.templating import render
@@ -27,7 +28,7 @@ def deciding_evaluation(result: RolloutResult):
 
 
 def report_dict(result: RolloutResult) -> dict:
-    data = to_jsonable(result)
+    data = redact_value(to_jsonable(result))
     data["report_version"] = 1
     return data
 

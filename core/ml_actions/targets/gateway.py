@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from ml_actions.errors import InfrastructureError, InputError
+from ml_actions.redaction import redact
 from ml_actions.serving_contract import ADMIN_TOKEN_ENV as TOKEN_ENV
 from ml_actions.serving_contract import SlotState, TargetState
 from ml_actions.targets.base import DeploymentTarget
@@ -39,6 +40,7 @@ class GatewayTarget(DeploymentTarget):
                  retries: int = 3, backoff_seconds: float = 0.3, actor: str | None = None,
                  poll_interval: float = 0.2):
         self.url = url.rstrip("/")
+        self.shown = redact(self.url)  # for messages: never its credentials
         token = token if token is not None else os.environ.get(TOKEN_ENV, "")
         if not token:
             raise InputError(f"set {TOKEN_ENV} to the gateway's admin token")
@@ -70,7 +72,7 @@ class GatewayTarget(DeploymentTarget):
             except httpx.TransportError as err:
                 if not idempotent:
                     raise InfrastructureError(
-                        f"gateway {self.url}{path} failed mid-request ({type(err).__name__}); "
+                        f"gateway {self.shown}{path} failed mid-request ({type(err).__name__}); "
                         "check GET /admin/state before retrying") from err
                 last = f"{type(err).__name__}: {err}"
             else:
@@ -78,7 +80,7 @@ class GatewayTarget(DeploymentTarget):
                     return response.json()
                 reason = _reason(response)
                 if response.status_code == 401:
-                    raise InputError(f"gateway {self.url} refused the admin token ({reason}); "
+                    raise InputError(f"gateway {self.shown} refused the admin token ({reason}); "
                                      f"check {TOKEN_ENV}")
                 if response.status_code < 500 or not idempotent:
                     raise InfrastructureError(
@@ -86,7 +88,7 @@ class GatewayTarget(DeploymentTarget):
                 last = f"HTTP {response.status_code}: {reason}"
             if attempt >= self.retries:
                 raise InfrastructureError(
-                    f"gateway {self.url} did not answer {method} {path} after {attempt + 1} "
+                    f"gateway {self.shown} did not answer {method} {path} after {attempt + 1} "
                     f"attempts ({last}); check --target-url and that the gateway runs")
             time.sleep(self.backoff_seconds * (2 ** attempt))
             attempt += 1

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from ml_actions.config.settings import Config, load_config, parse_threshold_overrides
 from ml_actions.errors import ConfigurationError, RegistryError
+from ml_actions.redaction import redact
 from ml_actions.registry import ModelVersionRef, Registry, registry_from_config
 from ml_actions.validation.report import (
     ValidationContext,
@@ -175,7 +176,8 @@ def _start_run(registry: Registry, config: Config, candidate: ModelVersionRef
     run_id = run.info.run_id
     uri = str(registry.tracking_uri)
     # quoted: the URL goes into a Markdown link, where a space or `)` would end it
-    url = quote(f"{uri.rstrip('/')}/#/experiments/{exp_id}/runs/{run_id}", safe=":/#?=&%@") \
+    url = quote(f"{redact(uri).rstrip('/')}/#/experiments/{exp_id}/runs/{run_id}",
+                safe=":/#?=&%@*") \
         if uri.startswith(("http://", "https://")) else None
     return run_id, url
 

@@ -20,7 +20,10 @@ from ml_actions.config.settings import load_config
 from ml_actions.errors import InputError
 from ml_actions.registry import registry_from_config
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
-from ml_actions.rollout.analysis.prometheus_reader import PrometheusReader
+from ml_actions.rollout.analysis.prometheus_reader import (
+    PrometheusReader,
+    prometheus_credentials,
+)
 from ml_actions.rollout.controller import Rollout
 from ml_actions.rollout.gauges import RolloutMetricsPublisher
 from ml_actions.rollout.preflight import check_prometheus, check_target
@@ -53,7 +56,16 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     registry = registry_from_config(inputs.tracking_uri, config.registry)
     token = runner.env.get(ADMIN_TOKEN_ENV)
     target = make_target(inputs.target_url, token)
-    reader = PrometheusReader(inputs.prometheus_url, config.analysis.query_timeout)
+    headers, auth = prometheus_credentials(runner.env)
+    for secret in (*headers.values(), *(auth or ())):
+        runner.mask(secret)
+    analysis_cfg = config.analysis
+    verify = False if analysis_cfg.insecure_skip_verify else (analysis_cfg.ca_bundle or True)
+    if verify is False:
+        runner.warning("analysis.insecure_skip_verify: Prometheus' TLS certificate is not "
+                       "checked")
+    reader = PrometheusReader(inputs.prometheus_url, analysis_cfg.query_timeout, verify,
+                              headers, auth)
     check_target(target, inputs.target_url)
     check_prometheus(reader, time.time())
     analysis = CanaryAnalysis(reader, config.analysis)

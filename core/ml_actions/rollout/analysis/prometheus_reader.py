@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from urllib3.util.retry import Retry
 
 from ml_actions.errors import Cancelled, first_line
+from ml_actions.redaction import redact
 
 REQUESTS = "ml_gateway_requests_total"
 REJECTIONS = "ml_gateway_input_rejections_total"
@@ -128,15 +129,39 @@ def selector(slot: str, model_version: str | None) -> str:
     return f'{{slot="{slot}"{version}}}'
 
 
-class PrometheusReader:
-    """Instant and range queries at a chosen evaluation time through prometheus-api-client."""
+PROMETHEUS_TOKEN_ENV = "ML_ACTIONS_PROMETHEUS_TOKEN"
+PROMETHEUS_USER_ENV = "ML_ACTIONS_PROMETHEUS_USERNAME"
+PROMETHEUS_PASSWORD_ENV = "ML_ACTIONS_PROMETHEUS_PASSWORD"
 
-    def __init__(self, url: str, timeout: float = 5.0):
+
+def prometheus_credentials(env: dict[str, str]) -> tuple[dict[str, str], tuple | None]:
+    """(headers, basic auth) from the environment: a bearer token, or a user and password."""
+    token = env.get(PROMETHEUS_TOKEN_ENV, "").strip()
+    if token:
+        return {"Authorization": f"Bearer {token}"}, None
+    user = env.get(PROMETHEUS_USER_ENV, "").strip()
+    if user:
+        return {}, (user, env.get(PROMETHEUS_PASSWORD_ENV, ""))
+    return {}, None
+
+
+class PrometheusReader:
+    """Instant and range queries at a chosen evaluation time through prometheus-api-client.
+
+    TLS is verified by default (`verify`: True, a CA bundle path, or False only when asked);
+    auth comes from the environment (`prometheus_credentials`), never from a URL."""
+
+    def __init__(self, url: str, timeout: float = 5.0, verify: bool | str = True,
+                 headers: dict[str, str] | None = None, auth: tuple | None = None):
+        import requests
         from prometheus_api_client import PrometheusConnect
 
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.client = PrometheusConnect(url=self.url, disable_ssl=True,
+        session = requests.Session()
+        session.verify = verify
+        self.client = PrometheusConnect(url=self.url, headers=headers or None, auth=auth,
+                                        session=session,
                                         retry=Retry(total=1, backoff_factor=0.1))
 
     def query(self, promql: str, at: float) -> list[dict]:
@@ -147,7 +172,7 @@ class PrometheusReader:
             raise
         except Exception as err:  # noqa: BLE001 - every failure is the same fail-safe event
             cause = first_line(err)
-            raise QueryError(promql, f"Prometheus at {self.url}: {cause}") from err
+            raise QueryError(promql, f"Prometheus at {redact(self.url)}: {cause}") from err
 
     def scalar(self, promql: str, at: float) -> float | None:
         """The single value of a query, None when it returns nothing."""
