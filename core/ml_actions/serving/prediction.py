@@ -93,19 +93,20 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
         scores = await live.batcher.score(frame)
     except RequestError as err:
         metrics.observe_request(slot, model.version, err.status,
-                                time.perf_counter() - started)
+                                time.perf_counter() - started, model.form)
         return JSONResponse({"error_code": "BAD_REQUEST", "message": err.reason},
                             status_code=err.status, headers=headers)
     except Exception as err:  # noqa: BLE001 - the model failed this request, not the gateway
         log.warning("model %s in %s raised %s: %s", model.ref.uri, slot,
                     type(err).__name__, str(err)[:300])
-        metrics.observe_request(slot, model.version, 500, time.perf_counter() - started)
+        metrics.observe_request(slot, model.version, 500, time.perf_counter() - started,
+                                model.form)
         return JSONResponse({"error_code": "MODEL_ERROR",
                              "message": f"model {model.ref.uri} failed: {type(err).__name__}"},
                             status_code=500, headers=headers)
     values = [float(v) for v in scores]
     metrics.observe_scores(slot, model.version, values, config.decision_threshold)
-    metrics.observe_request(slot, model.version, 200, time.perf_counter() - started)
+    metrics.observe_request(slot, model.version, 200, time.perf_counter() - started, model.form)
     if protocol == "v2":
         return JSONResponse(v2_response(model.name, model.version, values, parsed.request_id),
                             headers=headers)
