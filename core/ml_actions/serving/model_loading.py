@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ml_actions.errors import RegistryError
-from ml_actions.serving.onnx_scoring import PARITY_TAG, OnnxScorer, onnx_form_of
+from ml_actions.serving.onnx_scoring import PARITY_TAG, OnnxScorer, onnx_form_in
 from ml_actions.serving.protocols import RequestError
 
 log = logging.getLogger("ml_actions.gateway")
@@ -210,7 +210,7 @@ def _spark_predict(local: Path, schema: list[tuple[str, str]] | None,
 
 def _onnx_predict(ref: ModelRef, mlmodel, path: Path) -> Callable[[pd.DataFrame], Any] | None:
     """The ONNX form's scorer, or None (with the reason logged) to fall back to the flavour."""
-    form = onnx_form_of(mlmodel, path)
+    form = onnx_form_in(mlmodel, path)
     if form is None:
         return None
     if ref.tags.get(PARITY_TAG) == "fail":

@@ -48,6 +48,7 @@ class ValidationContext:
     actor: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    serving_parity: dict[str, Any] | None = None  # ONNX form vs Spark form (serving_parity)
 
 
 def verdict(decision: GateDecision) -> str:
@@ -93,6 +94,7 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
         "checks": to_jsonable(decision.checks),
         "failed_checks": failed,
         "slices": to_jsonable(evaluation.slices),
+        "serving_parity": to_jsonable(context.serving_parity),
         "override": override,
         "warnings": list(context.warnings),
         "curves": {"candidate": {"roc": to_jsonable(candidate.roc_curve),
