@@ -26,6 +26,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructType
 
+from ml_pipeline.onnx_graph import merge_tree_ensembles
 from ml_pipeline.onnx_trees import bulk_tree_reads
 
 ONNX_FILE = "model.onnx"
@@ -67,6 +68,7 @@ def convert_pipeline(model: PipelineModel, schema: StructType, columns: Sequence
     with bulk_tree_reads(model, spark), contextlib.redirect_stdout(io.StringIO()):
         onnx_model = convert_sparkml(model, "fraud_pipeline", initial_types(schema, columns),
                                      spark_session=spark)
+    onnx_model = merge_tree_ensembles(onnx_model)
     outputs = [o.name for o in onnx_model.graph.output]
     if PROBABILITY_OUTPUT not in outputs:
         raise ValueError(f"the converted graph has no {PROBABILITY_OUTPUT!r} output "
