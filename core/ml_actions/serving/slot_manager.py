@@ -152,7 +152,7 @@ class SlotManager:
             flavor=model.flavor, form=model.form)
         self._swap(table)
         self.store.record(self.state, "gateway", "load-succeeded",
-                          {"slot": slot, "model_uri": model.ref.uri})
+                          {"slot": slot, "model_uri": model.ref.uri, "form": model.form})
         log.info("%s now serves %s (%s form)", slot, model.ref.uri, model.form)
 
     # -- traffic ---------------------------------------------------------------------------
