@@ -220,8 +220,8 @@ def _onnx_predict(ref: ModelRef, mlmodel, path: Path) -> Callable[[pd.DataFrame]
     try:
         return OnnxScorer(form)
     except Exception as err:  # noqa: BLE001 - a broken ONNX form must not stop the version
-        log.warning("%s: cannot load its ONNX form (%s: %s); serving the %s form", ref.uri,
-                    type(err).__name__, str(err)[:300], "spark")
+        log.warning("%s: cannot load its ONNX form (%s: %s); serving its own flavour",
+                    ref.uri, type(err).__name__, str(err)[:300])
         return None
 
 
