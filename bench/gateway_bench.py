@@ -2,7 +2,10 @@
 
 Starts a real MLflow server and a real gateway subprocess; a load generator runs in a separate
 process (open loop: requests are sent on a fixed schedule whatever the answers' latency).
-Prints one table. Usage: .venv/bin/python bench/gateway_bench.py [--quick]
+Prints two tables: the gateway with scikit-learn and Spark models (swaps, rollback), and the
+template's GBT and LR served through their Spark form, their ONNX form and `mlflow models
+serve` (bench/serving_forms.py).
+Usage: .venv/bin/python bench/gateway_bench.py [--quick] [--only base|forms]
 """
 
 from __future__ import annotations
@@ -180,6 +183,8 @@ def rollback_latency(url: str, target, uri_v2: str, payloads: list[dict],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    parser.add_argument("--only", choices=("base", "forms"), default=None,
+                        help="only the first table (base) or only the ONNX one (forms)")
     args = parser.parse_args()
     seconds = 3.0 if args.quick else 10.0
     swap_total = 2000 if args.quick else 20000
@@ -197,8 +202,16 @@ def main() -> None:
     mlflow_server = start_mlflow_server(work / "mlflow")
     gateway = None
     table: list[tuple[str, str]] = []
+    forms: list[tuple[str, str]] = []
     try:
         uri = mlflow_server.url
+        if args.only != "base":
+            from bench.serving_forms import compare_forms
+
+            forms = compare_forms(work, uri, get_spark(app_name="gateway-bench"), seconds,
+                                  (200.0, 1000.0, 2000.0), run_rate, TOKEN)
+        if args.only == "forms":
+            return print_tables(table, forms)
         v1 = model_zoo.register_sklearn(uri, "bench_sklearn", seed=0)
         v2 = model_zoo.register_sklearn(uri, "bench_sklearn", seed=1, c=0.1)
         spark = get_spark(app_name="gateway-bench")
@@ -264,11 +277,18 @@ def main() -> None:
         if gateway is not None:
             gateway.stop()
         mlflow_server.stop()
-    width = max(len(k) for k, _ in table)
-    print(f"\n{'measure':<{width}} | value")
-    print(f"{'-' * width}-|-{'-' * 60}")
-    for key, value in table:
-        print(f"{key:<{width}} | {value}")
+    print_tables(table, forms)
+
+
+def print_tables(*tables: list[tuple[str, str]]) -> None:
+    for table in tables:
+        if not table:
+            continue
+        width = max(len(k) for k, _ in table)
+        print(f"\n{'measure':<{width}} | value")
+        print(f"{'-' * width}-|-{'-' * 60}")
+        for key, value in table:
+            print(f"{key:<{width}} | {value}")
     print(f"\ncpus: {os.cpu_count()}, load average at end: {os.getloadavg()[0]:.1f}")
 
 

@@ -4,6 +4,9 @@
 2. v2 (better) trained, validated against v1, canaried 5 -> 25 -> 50 -> 100 % and promoted;
 3. v3 (amount only: worse offline) blocked by the gate;
 4. v4 (passes offline, misbehaves online) canaried and rolled back automatically;
+   v1 and v2 are served through their ONNX forms (onnxruntime, checked by the gate's
+   serving_parity); v4 has no ONNX form (its batch-scaling SQL stage cannot be converted),
+   so the gateway serves its Spark form, and the table says which form served each version;
 5. a manual rollback after the full promotion of v2.
 
 Every step is the command a workflow would run (`python -m ml_pipeline.train`, `ml-actions
@@ -21,7 +24,7 @@ import time
 from pathlib import Path
 
 from demo.pieces import missing_pieces
-from demo.report import Rollout, render_table, write_summary
+from demo.report import Rollout, render_table, served_forms, write_summary
 from demo.steps import StepRunner, StoryError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,10 +171,11 @@ def tell_the_story(steps: StepRunner, stack, args):
                                      traffic.snapshot("manual rollback")))
     traffic.stop()
     gates = {"v1": gate1, "v2": gate2, "v3": gate3, "v4": gate4}
-    table = render_table(time_to_production, gates, rollouts, traffic)
+    forms = served_forms(target.state().history)
+    table = render_table(time_to_production, gates, rollouts, traffic, forms)
     print("\n" + table, flush=True)
     write_summary(steps.out, table, time_to_production, gates, rollouts,
-                  {"v1": v1, "v2": v2, "v3": v3, "v4": {"version": v4}})
+                  {"v1": v1, "v2": v2, "v3": v3, "v4": {"version": v4}}, forms)
     steps.log(f"reports: {steps.out} (summary.md, summary.json, v*/validation-report.*, "
               "v*/rollout-report.json)")
     return traffic

@@ -34,7 +34,8 @@ class SlotState:
     # The last model asked for: while `loading` it is on its way in; when `failed`, it is the
     # one that failed, and `model_uri` (if any) is the model that kept serving.
     requested_uri: str | None = None
-    flavor: str | None = None  # spark | pyfunc
+    flavor: str | None = None  # spark | pyfunc: how the version was logged
+    form: str | None = None  # onnx | spark | pyfunc: what scores its requests
 
     @property
     def serving(self) -> bool:

@@ -4,6 +4,12 @@
 returns a fitted Spark `PipelineModel` for training and scoring, with an optional estimator as
 its last stage. Cleaning drops rows, so it runs before fitting and is NOT a stage of the model:
 a model that silently dropped rows at scoring time would hide transactions from the gate.
+
+The estimator is fitted on a `features` vector whose attributes are all declared numeric:
+Spark's trees treat one-hot (binary) and nominal attributes as categorical and learn set-valued
+splits, which the ONNX converter turns into wrong `<=` thresholds. A tree over a 0/1 one-hot
+column loses nothing with a numeric split (`<= 0.5` separates the two values), so the model is
+as good and its ONNX form is exact.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import VectorAssembler
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, NumericType, StringType
 
 from ml_pipeline.transformations import categorical_stages, clean_data
@@ -87,12 +94,26 @@ class PreprocessingPipeline:
     def fit(self, df: DataFrame, estimator=None) -> PipelineModel:
         """Fit on cleaned data; the model's stages never drop rows."""
         cleaned = self.clean(df)
-        return self.pipeline(cleaned, estimator).fit(cleaned)
+        preprocessing = self.pipeline(cleaned).fit(cleaned)
+        if estimator is None:
+            return preprocessing
+        features = numeric_features(preprocessing.transform(cleaned), self.config.features_col)
+        return PipelineModel(stages=[*preprocessing.stages, estimator.fit(features)])
 
     def transform(self, df: DataFrame) -> DataFrame:
         """Raw data in, cleaned rows with `<col>_index`, `<col>_encoded` and `features` out."""
         cleaned = self.clean(df)
         return self.pipeline(cleaned).fit(cleaned).transform(cleaned)
+
+
+def numeric_features(df: DataFrame, features_col: str = "features") -> DataFrame:
+    """`df` with the vector's attribute metadata replaced by "N numeric attributes", so no
+    estimator sees a categorical feature (see the module docstring for why)."""
+    attributes = df.schema[features_col].metadata.get("ml_attr")
+    if not attributes or "num_attrs" not in attributes:
+        return df
+    numeric = {"ml_attr": {"num_attrs": attributes["num_attrs"]}}
+    return df.withColumn(features_col, F.col(features_col).alias(features_col, metadata=numeric))
 
 
 def build_preprocessing_pipeline(config: PreprocessingConfig | dict | None = None

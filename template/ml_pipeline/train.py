@@ -168,7 +168,7 @@ def train_and_register(data: str, tracking_uri: str, model_name: str = "fraud_de
     commit = git_commit()
     if commit:
         tags["git_commit"] = commit
-    example = prepared.test.select(*feature_cols).limit(5).toPandas()
+    example = prepared.test.select(*feature_cols).limit(5)
     registered = log_and_register(model, example, tracking_uri=tracking_uri,
                                   experiment=experiment, model_name=model_name, alias=alias,
                                   params=params, metrics=metrics, tags=tags)

@@ -50,3 +50,17 @@ def test_final_table_reports_every_rollout_and_gate(tmp_path):
     assert "blocked in 20.0 s, AUC-ROC 0.6100" in table
     assert "detection 4.20 s, rollback 0.31 s" in table
     assert "500 served, 0 failed (v2: 480, v4: 20)" in table
+
+
+def test_summary_says_which_form_served_each_version():
+    from demo.report import served_forms
+
+    history = [{"action": "load-requested", "model_uri": "models:/m/1"},
+               {"action": "load-succeeded", "model_uri": "models:/m/1", "form": "onnx"},
+               {"action": "traffic", "canary_weight": 5.0},
+               {"action": "load-succeeded", "model_uri": "models:/m/4", "form": "spark"}]
+    forms = served_forms(history)
+    assert forms == {"models:/m/1": "onnx", "models:/m/4": "spark"}
+    traffic = SimpleNamespace(counts={})
+    table = render_table(10.0, {}, [], traffic, forms)
+    assert "| Served form of v1 | onnx |" in table and "| Served form of v4 | spark |" in table

@@ -5,6 +5,8 @@
   others, so it warms up), to prove one bad request fails alone.
 - `register_slow`: a pyfunc that sleeps, to prove graceful shutdown drains in-flight requests.
 - `register_spark`: a Spark PipelineModel (VectorAssembler + LogisticRegression).
+- `register_spark_onnx`: the same pipeline registered as the template's training does: its
+  Spark form and its ONNX form in one model version (`ml_pipeline.tracking`).
 """
 
 from __future__ import annotations
@@ -114,3 +116,28 @@ def register_spark(spark, tracking_uri: str, name: str):
         model, "model", registered_model_name=name, signature=signature,
         pip_requirements=["pyspark==4.3.0"]))
     return version, model
+
+
+def spark_pipeline(spark):
+    """VectorAssembler + LogisticRegression fitted on `fraud_frame` rows."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import VectorAssembler
+
+    train = spark.createDataFrame(fraud_frame(300, seed=3)[FEATURES + ["TX_FRAUD"]])
+    return Pipeline(stages=[
+        VectorAssembler(inputCols=FEATURES, outputCol="features"),
+        LogisticRegression(featuresCol="features", labelCol="TX_FRAUD", maxIter=20)]).fit(train)
+
+
+def register_spark_onnx(spark, tracking_uri: str, name: str, tags: dict | None = None):
+    """Returns (version, the fitted PipelineModel); the version has `spark` and `onnx` flavours."""
+    from ml_pipeline.tracking import log_and_register
+
+    model = spark_pipeline(spark)
+    example = spark.createDataFrame(fraud_frame(5, seed=4)[FEATURES])
+    registered = log_and_register(model, example, tracking_uri=tracking_uri,
+                                  experiment="gateway-tests", model_name=name, alias=None,
+                                  params={}, metrics={}, tags=dict(tags or {}))
+    assert registered.onnx is not None and registered.onnx.converted, registered.onnx
+    return registered.version, model

@@ -22,6 +22,12 @@ class GatewayConfig:
     max_body_bytes: int = field(default=1_048_576, metadata={"range": (1024, 1_073_741_824)})
     # Rows per request; a bigger request is a 413 too (one request must not starve the batch).
     max_rows_per_request: int = field(default=10_000, metadata={"range": (1, 10_000_000)})
+    # Serve a version's ONNX form (onnxruntime, no JVM) when it has one and the quality gate
+    # did not find it disagreeing with the Spark form; false: always the logged flavour.
+    serve_onnx: bool = True
+    # Requests of at most this many rows for an ONNX-served model are scored on the event loop
+    # at once, without batching: a thread hop or a batching wait costs more than the model.
+    inline_rows: int = field(default=64, metadata={"range": (0, 100000)})
     # Threads that run model calls (Spark transforms release the GIL while the JVM works).
     predict_threads: int = field(default=4, metadata={"range": (1, 64)})
     # A freshly loaded model must answer one of this many warm-up calls before it takes traffic.

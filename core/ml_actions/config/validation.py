@@ -11,6 +11,18 @@ from dataclasses import dataclass, field
 
 
 @dataclass
+class ParityConfig:
+    """The `serving_parity` check: a version's ONNX form (what the gateway serves) must score
+    the test set as its Spark form (what the gate measured) does."""
+
+    # Largest |P(fraud) from ONNX - P(fraud) from Spark| allowed on any test row. float32
+    # arithmetic alone stays near 1e-7; a mis-converted tree is off by 0.1 or more.
+    max_abs_diff: float = field(default=1e-5, metadata={"range": (0, 1)})
+    # Rows beyond the tolerance shown in the report (largest differences first).
+    examples: int = field(default=5, metadata={"range": (0, 100)})
+
+
+@dataclass
 class ValidationConfig:
     # MLflow experiment that receives one run per validation.
     experiment_name: str = "model-validation"
@@ -28,6 +40,8 @@ class ValidationConfig:
     # On a failed gate, remove the `validated` alias when it points at the failed version,
     # so an old pass never outlives a new fail of the same version.
     clear_validated_on_fail: bool = True
+    # The serving_parity check (versions that carry an ONNX form).
+    parity: ParityConfig = field(default_factory=ParityConfig)
 
 
 @dataclass

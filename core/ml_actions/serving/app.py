@@ -1,8 +1,8 @@
 """The gateway's ASGI application: health, metrics, predictions and the admin API.
 
 `create_app` wires config -> registry loader -> slots -> endpoints. The SparkSession is made
-on the first Spark model only (one per process), so a gateway serving scikit-learn models
-never starts a JVM.
+on the first Spark model served in its Spark form only (one per process), so a gateway serving
+scikit-learn models, or Spark models through their ONNX form, never starts a JVM.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from ml_actions.serving.state_store import StateStore
 log = logging.getLogger("ml_actions.gateway")
 
 
-def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None) -> Loader:
-    """Load `models:/...` URIs from the MLflow registry at `tracking_uri`."""
+def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None,
+                    prefer_onnx: bool = True) -> Loader:
+    """Load `models:/...` URIs from the MLflow registry at `tracking_uri`; a version's ONNX
+    form is served when it has one and `prefer_onnx` (`gateway.serve_onnx`) is on."""
     import mlflow
 
     from ml_actions.registry import Registry
@@ -46,7 +48,7 @@ def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None
 
     def resolve(name: str, reference: str) -> ModelRef:
         found = registry.resolve(name, reference)
-        return ModelRef(found.name, found.version)
+        return ModelRef(found.name, found.version, dict(found.tags or {}))
 
     def spark_provider():
         from ml_actions.config.settings import SparkConfig
@@ -59,7 +61,7 @@ def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None
             return get_spark(replace(config, conf=conf), app_name="ml-actions-gateway")
 
     def load(uri: str) -> ServedModel:
-        return load_served_model(uri, resolve, cache_dir, spark_provider)
+        return load_served_model(uri, resolve, cache_dir, spark_provider, prefer_onnx)
 
     return load
 

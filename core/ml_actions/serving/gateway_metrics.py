@@ -40,10 +40,11 @@ class GatewayMetrics:
                                   "Requests a slot's model refused on its own input contract "
                                   "(a column or type its signature needs); also counted as 4xx "
                                   "requests", ["slot", "model_version", "group"], registry=r)
+        # `form`: onnx | spark | pyfunc, what scored the request ("" when none did)
         self.duration = Histogram("ml_gateway_request_duration_seconds",
                                   "Prediction request latency of scored or failed requests",
-                                  ["slot", "model_version", "group"], buckets=LATENCY_BUCKETS,
-                                  registry=r)
+                                  ["slot", "model_version", "group", "form"],
+                                  buckets=LATENCY_BUCKETS, registry=r)
         self.score = Histogram("ml_gateway_fraud_score", "P(fraud) per scored row",
                                ["slot", "model_version", "group"], buckets=SCORE_BUCKETS,
                                registry=r)
@@ -53,7 +54,7 @@ class GatewayMetrics:
         self.weight = Gauge("ml_gateway_traffic_weight", "Percent of traffic per slot",
                             ["slot"], registry=r)
         self.model_info = Gauge("ml_gateway_model_info", "1 for the model each slot serves",
-                                ["slot", "model_version", "model_name"], registry=r)
+                                ["slot", "model_version", "model_name", "form"], registry=r)
         self.batch_size = Histogram("ml_gateway_batch_size", "Rows per model call",
                                     buckets=BATCH_BUCKETS, registry=r)
         self.rollout_status = Gauge("ml_actions_rollout_status",
@@ -65,10 +66,10 @@ class GatewayMetrics:
                                  ["model_name", "check", "threshold"], registry=r)
 
     def observe_request(self, slot: str, version: str, code: int, seconds: float | None,
-                        group: str = "0") -> None:
+                        group: str = "0", form: str = "") -> None:
         self.requests.labels(slot, version, str(code), group).inc()
         if seconds is not None:
-            self.duration.labels(slot, version, group).observe(seconds)
+            self.duration.labels(slot, version, group, form).observe(seconds)
 
     def observe_rejection(self, slot: str, version: str, code: int, group: str = "0") -> None:
         """The slot's model refused the request's input: a model error if only one slot does.
@@ -89,13 +90,14 @@ class GatewayMetrics:
         if len(scores) - fraud:
             self.decisions.labels(slot, version, "legit", group).inc(int(len(scores) - fraud))
 
-    def set_slots(self, weights: dict[str, float], models: dict[str, tuple[str, str]]) -> None:
-        """Publish the routing table: weights per slot, and which model each slot serves."""
+    def set_slots(self, weights: dict[str, float], models: dict[str, tuple[str, ...]]) -> None:
+        """Publish the routing table: weights per slot, and which model each slot serves as
+        (name, version[, form])."""
         for slot, weight in weights.items():
             self.weight.labels(slot).set(weight)
         self.model_info.clear()
-        for slot, (name, version) in models.items():
-            self.model_info.labels(slot, version, name).set(1)
+        for slot, (name, version, *form) in models.items():
+            self.model_info.labels(slot, version, name, form[0] if form else "").set(1)
 
     def set_rollout(self, model_name: str, status: str, weight: float | None,
                     checks: list[tuple[str, float, str]]) -> None:

@@ -1,5 +1,10 @@
 """Registry model versions turned into one callable: rows in, P(fraud) per row out.
 
+A version that carries an ONNX form (an `onnx` flavour beside its `spark` one) is served from
+that form with onnxruntime (`serving/onnx_scoring.py`): microseconds instead of a Spark job
+per batch, and no JVM. The Spark form stays the fallback, chosen per version: when the ONNX
+form is absent or cannot be loaded, when the quality gate found the two forms disagree (the
+version's `validation.serving_parity` tag is `fail`), or when `gateway.serve_onnx` is off.
 Spark models are loaded through the Spark flavour and read `probability[1]`, because their
 pyfunc returns only the hard label (MLflow issue #6451). Every other model goes through pyfunc
 and gives the positive-class column of its probability output (a 2-column `predict_proba`, or
@@ -9,11 +14,12 @@ their types, so a missing or mistyped column is the client's 400, not the model'
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,10 @@ import numpy as np
 import pandas as pd
 
 from ml_actions.errors import RegistryError
+from ml_actions.serving.onnx_scoring import PARITY_TAG, OnnxScorer, onnx_form_in
 from ml_actions.serving.protocols import RequestError
+
+log = logging.getLogger("ml_actions.gateway")
 
 URI_PATTERN = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))$")
 NUMERIC = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
@@ -35,6 +44,7 @@ class ModelOutputError(Exception):
 class ModelRef:
     name: str
     version: str
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def uri(self) -> str:
@@ -78,13 +88,17 @@ def positive_class(output: Any) -> np.ndarray:
 
 
 class ServedModel:
-    """One loaded model version: its input contract and a `score(frame)` returning P(fraud)."""
+    """One loaded model version: its input contract and a `score(frame)` returning P(fraud).
+
+    `flavor` is the MLflow flavour the version was logged with; `form` is what scores it:
+    `onnx` (its ONNX form, onnxruntime), `spark` or `pyfunc`."""
 
     def __init__(self, ref: ModelRef, flavor: str, predict: Callable[[pd.DataFrame], Any],
                  schema: list[tuple[str, str]] | None, example: pd.DataFrame | None,
-                 local_dir: Path | None = None):
+                 local_dir: Path | None = None, form: str | None = None):
         self.ref = ref
         self.flavor = flavor
+        self.form = form or flavor
         self._predict = predict
         self.schema = schema
         self.example = example
@@ -194,8 +208,26 @@ def _spark_predict(local: Path, schema: list[tuple[str, str]] | None,
     return predict
 
 
+def _onnx_predict(ref: ModelRef, mlmodel, path: Path) -> Callable[[pd.DataFrame], Any] | None:
+    """The ONNX form's scorer, or None (with the reason logged) to fall back to the flavour."""
+    form = onnx_form_in(mlmodel, path)
+    if form is None:
+        return None
+    if ref.tags.get(PARITY_TAG) == "fail":
+        log.warning("%s: the quality gate found its ONNX form disagrees with its Spark form; "
+                    "serving the Spark form", ref.uri)
+        return None
+    try:
+        return OnnxScorer(form)
+    except Exception as err:  # noqa: BLE001 - a broken ONNX form must not stop the version
+        log.warning("%s: cannot load its ONNX form (%s: %s); serving its own flavour",
+                    ref.uri, type(err).__name__, str(err)[:300])
+        return None
+
+
 def load_served_model(uri: str, resolve: Callable[[str, str], ModelRef], cache_dir: Path,
-                      spark_provider: Callable[[], Any]) -> ServedModel:
+                      spark_provider: Callable[[], Any],
+                      prefer_onnx: bool = True) -> ServedModel:
     """Resolve `uri` in the registry, download it once, and build its scoring callable."""
     import mlflow
     from mlflow.models import Model
@@ -208,6 +240,10 @@ def load_served_model(uri: str, resolve: Callable[[str, str], ModelRef], cache_d
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=str(local)))
         mlmodel = Model.load(str(path / "MLmodel"))
         schema, example = _schema_of(mlmodel), _example_of(mlmodel, path)
+        flavor = "spark" if "spark" in mlmodel.flavors else "pyfunc"
+        onnx_predict = _onnx_predict(ref, mlmodel, path) if prefer_onnx else None
+        if onnx_predict is not None:
+            return ServedModel(ref, flavor, onnx_predict, schema, example, local, form="onnx")
         if "spark" in mlmodel.flavors:
             predict = _spark_predict(path, schema, spark_provider)
             return ServedModel(ref, "spark", predict, schema, example, local)

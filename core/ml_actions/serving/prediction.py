@@ -100,13 +100,15 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
     except Exception as err:  # noqa: BLE001 - the model failed this request, not the gateway
         log.warning("model %s in %s raised %s: %s", model.ref.uri, slot,
                     type(err).__name__, str(err)[:300])
-        metrics.observe_request(slot, model.version, 500, time.perf_counter() - started, group)
+        metrics.observe_request(slot, model.version, 500, time.perf_counter() - started, group,
+                                model.form)
         return JSONResponse({"error_code": "MODEL_ERROR",
                              "message": f"model {model.ref.uri} failed: {type(err).__name__}"},
                             status_code=500, headers=headers)
     values = [float(v) for v in scores]
     metrics.observe_scores(slot, model.version, values, config.decision_threshold, group)
-    metrics.observe_request(slot, model.version, 200, time.perf_counter() - started, group)
+    metrics.observe_request(slot, model.version, 200, time.perf_counter() - started, group,
+                            model.form)
     if protocol == "v2":
         return JSONResponse(v2_response(model.name, model.version, values, parsed.request_id),
                             headers=headers)

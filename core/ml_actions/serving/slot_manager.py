@@ -109,6 +109,15 @@ class SlotManager:
                  time.monotonic() - loaded)
         return model
 
+    def _batcher(self, model: ServedModel) -> MicroBatcher:
+        """A Spark form waits `max_batch_wait_ms` for company (a transform costs the same for
+        one row or a hundred); an ONNX form never waits and scores small requests inline."""
+        fast = model.form == "onnx"
+        wait = 0.0 if fast else self.config.max_batch_wait_ms / 1000.0
+        return MicroBatcher(model.score, self.predict_executor, self.config.max_batch_size,
+                            wait, self.metrics.batch_size.observe,
+                            inline_rows=self.config.inline_rows if fast else 0)
+
     async def _load(self, slot: str, uri: str, generation: int, shift: bool) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -126,9 +135,7 @@ class SlotManager:
         if generation != self._generation[slot]:  # cancelled by a rollback or a newer load
             model.release()
             return
-        live = LiveModel(model, MicroBatcher(
-            model.score, self.predict_executor, self.config.max_batch_size,
-            self.config.max_batch_wait_ms / 1000.0, self.metrics.batch_size.observe))
+        live = LiveModel(model, self._batcher(model))
         old = self.table.get(slot)
         table = self.table.with_slot(slot, live)
         if shift and slot == "stable" and old is not None:
@@ -142,11 +149,11 @@ class SlotManager:
         self.state.slots[slot] = SlotState(
             model_uri=model.ref.uri, model_name=model.name, model_version=model.version,
             status="ready", loaded_at=now_iso("milliseconds"), requested_uri=uri,
-            flavor=model.flavor)
+            flavor=model.flavor, form=model.form)
         self._swap(table)
         self.store.record(self.state, "gateway", "load-succeeded",
-                          {"slot": slot, "model_uri": model.ref.uri})
-        log.info("%s now serves %s (%s)", slot, model.ref.uri, model.flavor)
+                          {"slot": slot, "model_uri": model.ref.uri, "form": model.form})
+        log.info("%s now serves %s (%s form)", slot, model.ref.uri, model.form)
 
     # -- traffic ---------------------------------------------------------------------------
     def set_weight(self, weight: object, actor: str) -> None:

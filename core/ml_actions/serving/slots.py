@@ -60,7 +60,7 @@ class RoutingTable:
         canary = self.effective_canary_weight
         return {STABLE: 100.0 - canary if self.stable else 0.0, CANARY: canary}
 
-    def models(self) -> dict[str, tuple[str, str]]:
-        return {slot: (live.model.name, live.model.version)
+    def models(self) -> dict[str, tuple[str, str, str]]:
+        return {slot: (live.model.name, live.model.version, live.model.form)
                 for slot in ("stable", "canary", "previous")
                 if (live := self.get(slot)) is not None}

@@ -29,8 +29,10 @@ COMPARISON_CHECKS = ("auc_vs_champion", "newly_blocked", "newly_missed",
 
 
 def decide(evaluation: EvaluationResult, config: Any, override_reason: str | None = None,
-           actor: str | None = None) -> GateDecision:
-    """Apply thresholds, champion comparisons and slice rules; then the override, if any."""
+           actor: str | None = None, extra_checks: list[CheckResult] | None = None
+           ) -> GateDecision:
+    """Apply thresholds, champion comparisons and slice rules, and add `extra_checks` (judged
+    elsewhere, e.g. serving_parity); then the override, if any."""
     checks = threshold_checks(evaluation, config)
     if evaluation.candidate.threshold_note:
         checks.append(CheckResult("decision_threshold", "warn",
@@ -42,6 +44,7 @@ def decide(evaluation: EvaluationResult, config: Any, override_reason: str | Non
     else:
         checks += champion_checks(evaluation, config)
     checks += slice_checks(evaluation, config)
+    checks += list(extra_checks or [])
     blocking = {"fail"} | ({"inconclusive"} if config.comparison.inconclusive == "fail" else set())
     failed = [c.name for c in checks if c.status in blocking]
     decision = GateDecision(passed=not failed, checks=checks, actor=actor, blocking=failed)

@@ -55,6 +55,7 @@ class ValidationContext:
     actor: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    serving_parity: dict[str, Any] | None = None  # ONNX form vs Spark form (serving_parity)
 
 
 def verdict(decision: GateDecision) -> str:
@@ -103,6 +104,7 @@ def build_report(evaluation: EvaluationResult, decision: GateDecision,
         "failed_checks": failed,
         "blocking_checks": [_blocking(c) for c in blocking],
         "slices": to_jsonable(evaluation.slices),
+        "serving_parity": to_jsonable(context.serving_parity),
         "override": override,
         "warnings": list(context.warnings) + [_warning(c) for c in decision.warnings()],
         "curves": {"candidate": {"roc": to_jsonable(candidate.roc_curve),

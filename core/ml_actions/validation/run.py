@@ -86,6 +86,7 @@ def run_validation(request: ValidationRequest) -> ValidationOutcome:
     from ml_actions.spark import get_spark
     from ml_actions.validation.evaluation import evaluate
     from ml_actions.validation.gates import decide
+    from ml_actions.validation.serving_parity import check_serving_parity
     from ml_actions.validation.test_data import load_test_data
 
     timings: dict[str, float] = {}
@@ -119,7 +120,11 @@ def run_validation(request: ValidationRequest) -> ValidationOutcome:
     evaluation, champion = _evaluate(evaluate, spark, test_df, candidate, champion, config,
                                      warnings)
     lap("evaluate")
-    decision = decide(evaluation, config, request.override_reason, request.actor)
+    parity = check_serving_parity(test_df, candidate, evaluation.candidate.decision_threshold,
+                                  config)
+    lap("serving_parity")
+    decision = decide(evaluation, config, request.override_reason, request.actor,
+                      extra_checks=[parity.check])
     lap("decide")
     run_id, run_url = _start_run(registry, config, candidate)
     lap("record")
@@ -131,7 +136,8 @@ def run_validation(request: ValidationRequest) -> ValidationOutcome:
         thresholds={k: {"min": v.min, "max": v.max} for k, v in config.thresholds.items()},
         test_data_uri=request.test_data, label_column=config.evaluation.label_column,
         experiment_name=config.validation.experiment_name, run_id=run_id, run_url=run_url,
-        actor=request.actor, timings=timings, warnings=warnings)
+        actor=request.actor, timings=timings, warnings=warnings,
+        serving_parity=parity.result.as_report() if parity.result else None)
     report = build_report(evaluation, decision, context)
     markdown = render_markdown(report, config.validation)
     json_path, md_path = write_reports(report, markdown, Path(request.report_dir))
@@ -248,6 +254,9 @@ def _tag_version(registry: Registry, candidate: ModelVersionRef, report: dict[st
         f"{TAG}environment": report["environment"],
         f"{TAG}champion_version": (report["champion"] or {}).get("version", "none"),
         f"{TAG}validated_at": report["generated_at"],
+        # the gateway serves a version's ONNX form only when this is not "fail"
+        f"{TAG}serving_parity": next((c["status"] for c in report["checks"]
+                                      if c["name"] == "serving_parity"), "skip"),
     }
     override = report["override"]
     if override:
