@@ -86,7 +86,10 @@ def start_mlflow_serve(work: Path, tracking_uri: str, uri: str):
     argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager",
             "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     env = {"MLFLOW_TRACKING_URI": tracking_uri, "SPARK_LOCAL_IP": "127.0.0.1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "core"), str(ROOT)])}
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "core"), str(ROOT)]),
+           # it execs `uvicorn` from PATH: the venv's, even when the venv is not activated
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                    os.environ.get("PATH", "")])}
     url = f"http://127.0.0.1:{port}"
     return start_process("mlflow-serve", argv, f"{url}/ping", work, env=env, timeout=300,
                          url=url)

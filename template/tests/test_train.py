@@ -38,7 +38,7 @@ def gbt_run(tiny_parquet, tracking_uri, tmp_path_factory):
         [sys.executable, "-m", "ml_pipeline.train", "--data", str(tiny_parquet),
          "--tracking-uri", tracking_uri, "--model-name", "tpl_fraud", "--train-days", "7",
          "--delay-days", "3", "--test-days", "7", "--test-output", str(out), "--seed", "1"],
-        capture_output=True, text=True, env=env, timeout=1200, check=False)
+        capture_output=True, text=True, env=env, timeout=540, check=False)
     return done.returncode, done.stdout.strip().splitlines(), out, done.stderr
 
 
