@@ -99,8 +99,8 @@ def test_roc_chart_shows_the_low_false_positive_range_on_a_log_scale():
     assert chart["operating"][0] == {"who": "candidate", "fpr": "1%", "tpr": 0.85}
     markdown = render_markdown(report, ValidationConfig())
     assert 'x-axis "False positive rate (log scale)" ["0.2%", "0.5%", "1%"' in markdown
-    assert ("Operating points (decision threshold): candidate false positive rate 1%, true "
-            "positive rate 0.850; champion") in markdown
+    assert ("Line 1: candidate; Line 2: champion.\n\nOperating points (decision threshold): "
+            "candidate false positive rate 1%, true positive rate 0.850; champion") in markdown
     assert len(roc_chart(report, 4)["x"]) == 4  # the lowest steps dropped first
     report["curves"]["candidate"]["roc"] = []
     report["curves"]["champion"] = None
