@@ -155,7 +155,7 @@ def test_load_test_data_formats(spark, tmp_path, make_df):
     (None, "no such file"),
     ("", "is empty"),
     ("fraud_label,f\n", "no rows"),
-    ("label,f\n0,1\n1,2\n", "not a column"),
+    ("label,f\n0,1\n1,2\n", "column not found"),
     ("fraud_label,f\n0,1\n2,2\n1,3\n", "must be binary"),
     ("fraud_label,f\n0,1\n,2\n1,3\n", "must be binary"),
     ("fraud_label,f\n0,1\n0,2\n", "single class"),
