@@ -20,19 +20,34 @@ from ml_actions.targets.base import DeploymentTarget
 RATE_WINDOW_SECONDS = 120.0  # how far back the service's request rate is measured
 
 
-def check_prometheus(reader: PrometheusReader, at: float) -> None:
-    """Prometheus answers, and holds the gateway's metrics (so it scrapes the target)."""
-    try:
-        scraped = reader.scalar(f"count({WEIGHT})", at)
-    except QueryError as err:
-        refused = any(w in err.cause for w in ("refused", "Max retries", "resolve", "timed out"))
-        cause = f"nothing answers at {reader.url}" if refused else err.cause[:160]
-        raise InputError(f"--prometheus-url: {cause}; check the URL (the Prometheus server, "
-                         "e.g. http://prometheus:9090); nothing was changed") from None
-    if not scraped:
-        raise InputError(f"--prometheus-url: Prometheus at {reader.url} has no {WEIGHT} "
-                         "series: it does not scrape the gateway at --target-url; add the "
-                         "gateway's /metrics to its scrape_configs")
+SCRAPES_TO_WAIT = 3  # a gateway or Prometheus started seconds ago may not be scraped yet
+
+
+def check_prometheus(reader: PrometheusReader, scrape_interval: float) -> None:
+    """Prometheus answers, and holds the gateway's metrics (so it scrapes the target).
+
+    Absent metrics are asked for again for a few scrape intervals: a Prometheus or gateway
+    that started moments ago (a fresh environment, a test stack) has simply not scraped yet,
+    and refusing then would be a false "wrong input".
+    """
+    waited = 0.0
+    for attempt in range(SCRAPES_TO_WAIT + 1):
+        try:
+            scraped = reader.scalar(f"count({WEIGHT})", time.time())
+        except QueryError as err:
+            refused = any(w in err.cause
+                          for w in ("refused", "Max retries", "resolve", "timed out"))
+            cause = f"nothing answers at {reader.url}" if refused else err.cause[:160]
+            raise InputError(f"--prometheus-url: {cause}; check the URL (the Prometheus "
+                             "server, e.g. http://prometheus:9090); nothing was changed") from None
+        if scraped:
+            return
+        if attempt < SCRAPES_TO_WAIT:
+            time.sleep(scrape_interval)
+            waited += scrape_interval
+    raise InputError(f"--prometheus-url: Prometheus at {reader.url} has no {WEIGHT} series "
+                     f"(asked again for {waited:.0f} s): it does not scrape the gateway at "
+                     "--target-url; add the gateway's /metrics to its scrape_configs")
 
 
 def check_target(target: DeploymentTarget, url: str) -> None:

@@ -4,8 +4,6 @@ outputs."""
 
 from __future__ import annotations
 
-import time
-
 from ml_actions.cancellation import cancel_on_sigterm
 from ml_actions.cli.declarations import (
     TARGET_URL,
@@ -67,7 +65,7 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     reader = PrometheusReader(inputs.prometheus_url, analysis_cfg.query_timeout, verify,
                               headers, auth)
     check_target(target, inputs.target_url)
-    check_prometheus(reader, time.time())
+    check_prometheus(reader, analysis_cfg.seconds("scrape_interval"))
     analysis = CanaryAnalysis(reader, config.analysis)
     publisher = RolloutMetricsPublisher(target, inputs.model_name, runner.warning)
     rollout = Rollout(config, registry, target, analysis, inputs.model_name, log=runner.info,
