@@ -26,6 +26,10 @@ class CanaryConfig:
     rollback_budget: str = "5m"
     flip_seconds: float = field(default=5.0, metadata={"range": (0, 600)})  # allowance, flip
     comment_id: str = "canary-deploy"
+    # A shadow phase before the first step: the candidate scores a mirrored copy of live
+    # requests (`shadow_share` of them) off the response path; "0s" skips it.
+    shadow: str = "0s"
+    shadow_share: float = field(default=1.0, metadata={"range": (0.001, 1)})
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -36,12 +40,16 @@ class CanaryConfig:
             raise ValueError(f"steps: must increase strictly, got {self.steps}")
         if self.steps[-1] != 100:
             raise ValueError(f"steps: the last step must be 100, got {self.steps}")
-        for name in ("interval", "bake", "warmup_timeout", "rollback_budget"):
+        for name in ("interval", "bake", "warmup_timeout", "rollback_budget", "shadow"):
             parse_duration(getattr(self, name), name)
 
     @property
     def interval_seconds(self) -> float:
         return parse_duration(self.interval, "canary.interval")
+
+    @property
+    def shadow_seconds(self) -> float:
+        return parse_duration(self.shadow, "canary.shadow")
 
     @property
     def bake_seconds(self) -> float:

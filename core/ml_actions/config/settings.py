@@ -26,7 +26,9 @@ from ml_actions.config.gates import (
 )
 from ml_actions.config.gateway import GatewayConfig
 from ml_actions.config.loader import ENVIRONMENTS, Node, build, merge_into, read_yaml, resolve
+from ml_actions.config.monitor import MonitorConfig
 from ml_actions.config.rollout import AlertRelayConfig, AnalysisConfig, CanaryConfig
+from ml_actions.config.serving import ServingConfig
 from ml_actions.config.validation import DataValidationConfig, ValidationConfig
 from ml_actions.errors import ConfigurationError
 
@@ -79,9 +81,11 @@ class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     data_validation: DataValidationConfig = field(default_factory=DataValidationConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     alert_relay: AlertRelayConfig = field(default_factory=AlertRelayConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     github: GithubConfig = field(default_factory=GithubConfig)
     # filled by the loader, not read from the file
     environment: str = field(default="dev", init=False)
