@@ -37,7 +37,7 @@ SCHEDULE = ["--steps", "5,25,50,100", "--interval", "5s", "--bake", "10s"]
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "demo-output"), help="reports folder")
-    parser.add_argument("--rate", type=float, default=40.0, help="traffic, requests/second")
+    parser.add_argument("--rate", type=float, default=100.0, help="traffic, requests/second")
     parser.add_argument("--environment", default="prod",
                         help="environment of the template's ml-actions.yaml the commands use "
                         "(default prod: the bar a model clears to reach production)")

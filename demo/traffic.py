@@ -30,8 +30,8 @@ class PhaseCounts:
 class TrafficGenerator:
     """`rate` requests per second spread over `workers` threads, until `stop()`."""
 
-    def __init__(self, url: str, rows: pd.DataFrame, key_column: str | None, rate: float = 40.0,
-                 workers: int = 6):
+    def __init__(self, url: str, rows: pd.DataFrame, key_column: str | None, rate: float = 100.0,
+                 workers: int = 8):
         self.url = url.rstrip("/") + "/invocations"
         self.records = rows.to_dict(orient="records")
         self.keys = rows[key_column].astype(str).tolist() if key_column in rows else None
