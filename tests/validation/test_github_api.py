@@ -10,7 +10,6 @@ from ml_actions.github.comments import (
     FORK_HINT,
     GitHubApi,
     comment_marker,
-    post_saved_comment,
     publish_sticky_comment,
     with_marker,
 )
@@ -62,6 +61,31 @@ def test_one_comment_per_model_and_marker_found_on_a_later_page(fake_github):
     assert ["2"] in pages
 
 
+def test_a_comment_someone_else_posts_with_our_marker_is_never_edited(fake_github):
+    """The marker is public text: matching it alone would let anyone hijack the report."""
+    marker = comment_marker("validate-model", "fraud_detector")
+    fake_github.add_comment(REPOSITORY, 7, f"{marker}\nfake: all checks passed", login="mallory")
+    fake_github.add_comment(REPOSITORY, 7, f"quoting {marker} in a reply",
+                            login="github-actions[bot]")
+    client = api(fake_github)
+    first = client.upsert_comment(7, marker, "the real report")
+    second = client.upsert_comment(7, marker, "the real report, updated")
+    comments = fake_github.state.comments[7]
+    assert (first.action, second.action) == ("created", "updated")
+    assert comments[0]["body"] == f"{marker}\nfake: all checks passed"  # untouched
+    assert comments[1]["body"] == f"quoting {marker} in a reply"  # does not start with it
+    assert comments[2]["body"] == f"{marker}\nthe real report, updated"
+    assert comments[2]["user"]["login"] == "github-actions[bot]"
+
+
+def test_a_personal_token_finds_its_own_comment_by_the_configured_author(fake_github):
+    marker = comment_marker("validate-model", "fraud_detector")
+    fake_github.add_comment(REPOSITORY, 7, f"{marker}\nold report", login="release-bot")
+    outcome = api(fake_github).upsert_comment(7, marker, "new", author="release-bot")
+    assert outcome.action == "updated"
+    assert fake_github.state.comments[7][0]["body"] == f"{marker}\nnew"
+
+
 def test_long_body_is_cut_under_the_limit():
     marker = comment_marker("validate-model", "m")
     text = with_marker(marker, "x" * 100_000)
@@ -92,14 +116,6 @@ def test_fork_403_writes_the_file_and_never_raises(fake_github, runner_factory, 
                        "body_path": "comment.md", "reason": FORK_HINT}
     assert [r.method for r in fake_github.state.writes()] == ["POST"]
     assert fake_github.state.comments == {}
-    # later, a workflow_run job with a write token posts the saved comment, twice: one comment
-    fake_github.state.forbid_writes = False
-    first = post_saved_comment(path.with_suffix(".json"), TOKEN, fake_github.base_url,
-                               throttle=False)
-    again = post_saved_comment(path.with_suffix(".json"), TOKEN, fake_github.base_url,
-                               throttle=False)
-    assert (first.action, again.action) == ("created", "updated")
-    assert [c["body"] for c in fake_github.state.comments[7]] == ["<!-- m -->\nthe report"]
 
 
 @pytest.mark.parametrize("case", ["no-token", "not-a-pr", "no-repository", "disabled"])
@@ -114,9 +130,6 @@ def test_publish_falls_back_to_a_file_without_calling_github(case, fake_github, 
                                      tmp_path / "c.md",
                                      enabled=case != "disabled", throttle=False)
     assert not outcome.posted and (tmp_path / "c.md").read_text() == "<!-- m -->\nr"
-    if case == "not-a-pr":
-        with pytest.raises(ValueError, match="no repository or pull request"):
-            post_saved_comment(tmp_path / "c.json", TOKEN, fake_github.base_url)
     expected = {"no-token": "GITHUB_TOKEN", "not-a-pr": "not a pull request",
                 "no-repository": "GITHUB_REPOSITORY", "disabled": "disabled"}[case]
     assert expected in outcome.reason

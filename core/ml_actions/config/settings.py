@@ -65,6 +65,9 @@ class GithubConfig:
 
     api_url: str = "https://api.github.com"
     comment: bool = True
+    # The login our sticky comments are found by, with their marker: the workflow token's
+    # bot by default; the token owner's login when you pass a personal or app token.
+    comment_author: str = "github-actions[bot]"
 
 
 @dataclass

@@ -8,7 +8,11 @@ with different ids do not overwrite each other.
 Posting a comment is a courtesy, never part of the verdict: with no token, outside a pull
 request, or with the read-only token of a fork (HTTP 403), the comment is written to a file
 (with a `.json` beside it naming the repository, the PR and the marker), an output says
-where, and a `workflow_run` workflow can post it.
+where, and a `workflow_run` workflow (the template's ml-comment.yml) posts it.
+
+Our comment is the one that starts with the marker and was written by `github.comment_author`
+(`github-actions[bot]` for the workflow's token): a marker is public text, so a comment
+someone else posts with it is neither edited nor allowed to hide the report.
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ import json
 import re
 from pathlib import Path
 
-from ml_actions.github.rest_client import CommentOutcome, GitHubApi, with_marker
+from ml_actions.github.rest_client import (
+    DEFAULT_COMMENT_AUTHOR,
+    CommentOutcome,
+    GitHubApi,
+    with_marker,
+)
 from ml_actions.github.workflow_context import WorkflowContext
 
-__all__ = ["CommentOutcome", "GitHubApi", "comment_marker", "post_saved_comment",
-           "publish_sticky_comment", "with_marker"]
+__all__ = ["CommentOutcome", "GitHubApi", "comment_marker", "publish_sticky_comment",
+           "with_marker"]
 FORK_HINT = (
     "the token cannot write to this repository (HTTP 403: a pull request from a fork gets a "
     "read-only token); post the file from a `workflow_run` workflow, or grant "
@@ -37,7 +46,8 @@ def comment_marker(kind: str, key: str) -> str:
 
 def publish_sticky_comment(context: WorkflowContext, body: str, marker: str, token: str | None,
                            fallback_path: Path, base_url: str | None = None,
-                           enabled: bool = True, throttle: bool = True) -> CommentOutcome:
+                           enabled: bool = True, throttle: bool = True,
+                           author: str = DEFAULT_COMMENT_AUTHOR) -> CommentOutcome:
     """Post `body` as the sticky comment of this PR, or write it to `fallback_path`.
 
     Never raises for GitHub's answers: the caller's verdict does not depend on a comment.
@@ -61,7 +71,7 @@ def publish_sticky_comment(context: WorkflowContext, body: str, marker: str, tok
         api = None
         try:
             api = GitHubApi(token, repository, url, throttle=throttle)
-            return api.upsert_comment(number, marker, body)
+            return api.upsert_comment(number, marker, body, author)
         except GithubException as err:
             reason = FORK_HINT if err.status == 403 else (
                 f"GitHub answered HTTP {err.status} ({_message(err)}) while commenting on "
@@ -86,21 +96,3 @@ def _message(err: Exception) -> str:
     if isinstance(data, dict) and data.get("message"):
         return str(data["message"])
     return str(err)[:200]
-
-
-def post_saved_comment(sidecar: Path, token: str, base_url: str | None = None,
-                       throttle: bool = True) -> CommentOutcome:
-    """Post a comment that `publish_sticky_comment` saved (from a `workflow_run` job, whose
-    token may write). Unlike the first attempt, failures here raise: posting is this job's
-    only purpose."""
-    meta = json.loads(Path(sidecar).read_text(encoding="utf-8"))
-    if not meta.get("repository") or not meta.get("pull_request"):
-        raise ValueError(f"{sidecar} names no repository or pull request: nothing to post to")
-    text = (Path(sidecar).parent / meta["body_path"]).read_text(encoding="utf-8")
-    marker = meta["marker"]
-    body = text[len(marker) + 1:] if text.startswith(marker + "\n") else text
-    api = GitHubApi(token, meta["repository"], base_url, throttle=throttle)
-    try:
-        return api.upsert_comment(int(meta["pull_request"]), marker, body)
-    finally:
-        api.close()

@@ -15,6 +15,8 @@ from ml_actions.github.workflow_context import DEFAULT_API_URL, WorkflowContext
 from ml_actions.redaction import redact
 from ml_actions.templating import GITHUB_COMMENT_LIMIT, truncate_for_comment
 
+# Who posts our comments with the workflow's GITHUB_TOKEN; `github.comment_author` otherwise.
+DEFAULT_COMMENT_AUTHOR = "github-actions[bot]"
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending",
                      "success")
 
@@ -68,17 +70,23 @@ class GitHubApi:
         self.github.close()
 
     # -- sticky comments -------------------------------------------------------------------
-    def find_comment(self, number: int, marker: str):
-        """The first comment on PR `number` whose body carries `marker`, or None."""
+    def find_comment(self, number: int, marker: str, author: str = DEFAULT_COMMENT_AUTHOR):
+        """Our comment on PR `number`: it starts with `marker` AND `author` wrote it, or None.
+
+        The marker alone is public: anyone can post a comment that starts with it, and
+        matching it alone would let them hijack (we would edit theirs) or block the report.
+        """
         for comment in self.repo.get_issue(number).get_comments():
-            if marker in (comment.body or ""):
+            if (comment.body or "").startswith(marker) and comment.user is not None \
+                    and comment.user.login == author:
                 return comment
         return None
 
-    def upsert_comment(self, number: int, marker: str, body: str) -> CommentOutcome:
-        """Edit the comment carrying `marker` in place, or create it."""
+    def upsert_comment(self, number: int, marker: str, body: str,
+                       author: str = DEFAULT_COMMENT_AUTHOR) -> CommentOutcome:
+        """Edit our comment carrying `marker` in place, or create it."""
         text = with_marker(marker, body)
-        existing = self.find_comment(number, marker)
+        existing = self.find_comment(number, marker, author)
         if existing is not None:
             existing.edit(text)
             return CommentOutcome(True, "updated", url=existing.html_url)

@@ -65,7 +65,8 @@ class GithubRolloutPublisher:
             self.context, markdown, marker, self.token,
             self.report_dir / "rollout-comment.md",
             base_url=self.context.api_url_or(self.config.github.api_url),
-            enabled=self.config.github.comment, throttle=False)
+            enabled=self.config.github.comment, throttle=False,
+            author=self.config.github.comment_author)
         if self.api is not None:
             self.api.close()
         return outcome

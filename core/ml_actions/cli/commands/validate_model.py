@@ -53,7 +53,8 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     comment = publish_sticky_comment(
         context, outcome.markdown, comment_marker(config.validation.comment_id, inputs.model_name),
         inputs.github_token, Path(inputs.report_dir) / COMMENT_FILE,
-        base_url=context.api_url_or(config.github.api_url), enabled=config.github.comment)
+        base_url=context.api_url_or(config.github.api_url), enabled=config.github.comment,
+        author=config.github.comment_author)
     if comment.posted:
         runner.set_output("comment-url", comment.url)
     else:
