@@ -62,6 +62,24 @@ def test_the_reusable_workflow_chains_the_pipeline():
     assert used == set(NAMES)
 
 
+def test_deploy_ships_the_number_the_gate_judged_and_prs_never_move_challenger():
+    """Provenance (issue 12): no alias resolved late behind an approval; PR models apart."""
+    flow = load(ROOT / ".github" / "workflows" / "ml-cicd.yml")
+    jobs = flow["jobs"]
+    gate = next(s for s in jobs["validate-model"]["steps"] if s.get("id") == "gate")
+    assert jobs["validate-model"]["outputs"]["model-version"] == \
+        "${{ steps.gate.outputs.model-version }}"
+    canary = next(s for s in jobs["deploy"]["steps"] if s.get("id") == "canary")
+    assert canary["with"]["candidate"] == "${{ needs.validate-model.outputs.model-version }}"
+    alias = flow["env"]["CANDIDATE_ALIAS"]
+    assert "pull_request" in alias and "pr-{0}" in alias and "'challenger'" in alias
+    assert gate["with"]["candidate"] == "@${{ env.CANDIDATE_ALIAS }}"
+    train = flow["on"]["workflow_call"]["inputs"]["train-command"]["default"]
+    assert '--alias "$CANDIDATE_ALIAS"' in train
+    meta = yaml.safe_load((ROOT / "actions" / "validate-model" / "action.yml").read_text())
+    assert "model-version" in meta["outputs"]
+
+
 def test_template_adopts_the_collection_in_at_most_15_lines():
     path = ROOT / "template" / ".github" / "workflows" / "ml.yml"
     lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not

@@ -55,6 +55,8 @@ def test_pass_then_fail_on_one_pull_request_keeps_one_comment(scenario, fake_git
     assert tags["validation.test_data_digest"] == report["test_data"]["digest"]
     assert registry.resolve(scenario.model, "@validated").version == spark_v
     assert registry.resolve(scenario.model, "@champion").version == weak_v  # never moved
+    assert first.outputs()["model-version"] == spark_v
+    assert_deploy_checks_provenance(registry, scenario, spark_v, weak_v)
 
     client = registry.client
     run = client.get_run(report["mlflow_run_id"])
@@ -157,3 +159,30 @@ def test_scores_the_gate_cannot_use_exit_2(kind, scenario, runner_factory, tmp_p
                 "out-of-range": "outside [0, 1]"}[kind]
     assert len(errors) == 1 and expected in errors[0], files.log()
     assert not (tmp_path / "validation-report.json").exists()
+
+
+def assert_deploy_checks_provenance(registry, scenario, version: str, champion: str) -> None:
+    """canary-deploy deploys only what this gate judged: same environment, gate config and
+    champion (issue 12, provenance); the tags validate-model just wrote are the evidence."""
+    from ml_actions.config.settings import load_config
+    from ml_actions.errors import InputError
+    from ml_actions.rollout.provenance import check_provenance
+
+    path = scenario.root / "sliced.yaml"
+    ref = registry.resolve(scenario.model, version)
+    assert check_provenance(registry, load_config(path, "dev"), ref) is True
+    # the schedule is not the gate: a deploy with its own steps is the same gate
+    assert check_provenance(registry, load_config(path, "dev", {"canary": {"steps": [50, 100]}}),
+                            ref) is True
+    with pytest.raises(InputError, match="validated for 'dev', not for 'prod'"):
+        check_provenance(registry, load_config(path, "prod"), ref)
+    with pytest.raises(InputError, match="another gate config"):
+        check_provenance(registry, load_config(path, "dev", {"thresholds": {"auc_roc": {
+            "min": 0.5}}}), ref)
+    registry.set_alias(scenario.model, "champion", version)  # the champion was replaced
+    try:
+        with pytest.raises(InputError, match=f"against champion v{champion}, but @champion is "
+                                             f"now v{version}"):
+            check_provenance(registry, load_config(path, "dev"), ref)
+    finally:
+        registry.set_alias(scenario.model, "champion", champion)

@@ -34,6 +34,7 @@ from ml_actions.errors import ConfigurationError
 
 DEFAULTS_DIR = Path(__file__).with_name("defaults")
 DEFAULT_CONFIG_NAME = "ml-actions.yaml"
+GATE_SECTIONS = ("evaluation", "thresholds", "comparison", "slices", "validation")
 
 
 @dataclass
@@ -96,6 +97,13 @@ class Config:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def gate_digest(self) -> str:
+        """A hash of what a gate verdict depends on (bars, comparison, slices, evaluation):
+        canary-deploy refuses a version validated under another one."""
+        sections = {k: self.as_dict()[k] for k in GATE_SECTIONS}
+        text = json.dumps(sections, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def digest(self) -> str:
         """A stable hash of the effective config, recorded with every verdict."""

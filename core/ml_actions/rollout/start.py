@@ -10,6 +10,7 @@ from __future__ import annotations
 from ml_actions.config.settings import Config
 from ml_actions.errors import InputError
 from ml_actions.registry import ModelVersionRef, Registry
+from ml_actions.rollout.provenance import check_provenance
 from ml_actions.rollout.state import RolloutState
 from ml_actions.targets.base import DeploymentTarget
 from ml_actions.timestamps import now_iso
@@ -65,6 +66,8 @@ def prepare(registry: Registry, config: Config, target: DeploymentTarget, model_
             "versions that passed validate-model are deployed (pass --skip-validation-check to "
             "override; the override is recorded on the version)"
         )
+    verified = status == "passed" and not skip_validation and check_provenance(
+        registry, config, ref)
     stable = target.state().slot("stable")
     if stable.status != "ready":
         raise InputError(
@@ -76,7 +79,8 @@ def prepare(registry: Registry, config: Config, target: DeploymentTarget, model_
     state = RolloutState(
         status="running", phase="loading", step_index=0, weight=0.0,
         steps=list(config.canary.steps), stable_version=stable.model_version or "",
-        started_at=now_iso(), validation_check="skipped" if status != "passed" else "passed",
+        started_at=now_iso(), validation_check=("skipped" if status != "passed"
+                          else "passed" if verified else "passed-unverified"),
         environment=config.environment, run_url=run_url,
     )
     state.updated_at = state.started_at

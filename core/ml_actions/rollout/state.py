@@ -32,7 +32,7 @@ class RolloutState:
     failures: int = 0
     consecutive_failures: int = 0
     reason: str = ""
-    validation_check: str = "passed"  # passed | skipped
+    validation_check: str = "passed"  # passed | passed-unverified | skipped
     environment: str = ""
     run_url: str = ""
     last_decision: str = ""  # compact JSON of the last evaluation's failing checks

@@ -250,6 +250,7 @@ def _tag_version(registry: Registry, candidate: ModelVersionRef, report: dict[st
         f"{TAG}status": report["verdict"], f"{TAG}run_id": report["mlflow_run_id"],
         f"{TAG}auc_roc": report["metrics"].get("auc_roc"),
         f"{TAG}config_digest": report["config"]["digest"],
+        f"{TAG}gate_digest": config.gate_digest(),  # canary-deploy compares it with its own
         f"{TAG}test_data_digest": report["test_data"]["digest"],
         f"{TAG}environment": report["environment"],
         f"{TAG}champion_version": (report["champion"] or {}).get("version", "none"),

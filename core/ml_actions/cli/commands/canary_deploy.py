@@ -76,6 +76,11 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     if state.validation_check == "skipped":
         runner.warning(f"v{candidate.version} was not validated; deploying because of "
                        "--skip-validation-check (recorded as rollout.validation_check=skipped)")
+    elif state.validation_check == "passed-unverified":
+        runner.warning(f"v{candidate.version} passed a gate whose environment, gate config or "
+                       "champion was not recorded (tagged by hand, an older ml-actions, or "
+                       "--skip-validation-check); deploying, recorded as "
+                       "rollout.validation_check=passed-unverified")
     github = GithubRolloutPublisher(runner.context, inputs.github_token, config,
                                     inputs.model_name, inputs.report_dir)
     github.started(candidate.version)

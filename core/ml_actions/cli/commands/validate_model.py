@@ -66,6 +66,8 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     runner.set_output("report-path", str(outcome.json_path))
     runner.set_output("markdown-path", str(outcome.md_path))
     runner.set_output("run-id", outcome.run_id)
+    # the concrete number: a workflow deploys exactly this, never an alias resolved later
+    runner.set_output("model-version", report["model"]["version"])
     runner.info(f"validate-model {report['verdict']}: {report['model']['name']} "
                 f"v{report['model']['version']}; report {outcome.json_path}")
     return 0 if outcome.passed else 1
