@@ -78,6 +78,10 @@ def test_deploy_ships_the_number_the_gate_judged_and_prs_never_move_challenger()
     assert '--alias "$CANDIDATE_ALIAS"' in train
     meta = yaml.safe_load((ROOT / "actions" / "validate-model" / "action.yml").read_text())
     assert "model-version" in meta["outputs"]
+    # the relay's dispatch carries what the alert was about; the workflow expects exactly it
+    manual = jobs["manual-rollback"]["steps"][0]["with"]
+    assert "client_payload.slot == 'canary'" in manual["expect-canary"]
+    assert "client_payload.slot == 'stable'" in manual["expect-champion"]
 
 
 def test_template_adopts_the_collection_in_at_most_15_lines():

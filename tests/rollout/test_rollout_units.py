@@ -216,7 +216,7 @@ def test_bad_schedule_flags_exit_2_with_the_flag_named(tmp_path):
     assert "--steps/--interval/--bake" in out.getvalue()
 
 
-def test_alert_relay_needs_its_bearer_token():
+def test_alert_relay_needs_its_bearer_token(tmp_path):
     import io
 
     from ml_actions.cli.commands.alert_relay import make_relay
@@ -230,7 +230,12 @@ def test_alert_relay_needs_its_bearer_token():
         make_relay(inputs, ActionsRunner(env={}, stream=io.StringIO()))
     runner = ActionsRunner(env={"ML_ACTIONS_RELAY_TOKEN": "t", "ML_ACTIONS_ADMIN_TOKEN": "a"},
                            stream=io.StringIO())
-    with pytest.raises(InputError, match="repository_dispatch needs"):
+    relay = make_relay(inputs, runner)  # action: rollback (default) needs no GitHub token
+    assert relay.dispatch is None and relay.default_model == "m"
+    config = tmp_path / "relay.yaml"
+    config.write_text("alert_relay: {action: dispatch}\n")
+    inputs["config"] = str(config)
+    with pytest.raises(InputError, match="pass --github-token and --repository"):
         make_relay(inputs, runner)
     inputs["github_token"] = "gh"
     relay = make_relay(inputs, runner)

@@ -218,7 +218,10 @@ class AlertRelayConfig:
     host: str = "127.0.0.1"
     port: int = field(default=9095, metadata={"range": (1, 65535)})
     rollback_label: str = "ml_actions_rollback"
-    # Alerts re-sent by Alertmanager for the same incident do not roll back twice.
+    # Alerts about the same model, slot and version (re-sent, or a second rule firing for
+    # the same canary) act once within this window; the record file keeps it across restarts.
     dedup_window: str = "10m"
-    repository_dispatch: bool = False
+    # One actor per rollback: `rollback` rolls back here; `dispatch` only sends a GitHub
+    # repository_dispatch and the workflow rolls back (with the alert's expected state).
+    action: str = field(default="rollback", metadata={"choices": ("rollback", "dispatch")})
     dispatch_event_type: str = "ml-actions-rollback"

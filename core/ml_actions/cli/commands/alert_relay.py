@@ -18,7 +18,12 @@ from ml_actions.cli.runner import ActionsRunner
 from ml_actions.config.settings import load_config
 from ml_actions.errors import InputError
 from ml_actions.registry import registry_from_config
-from ml_actions.rollout.alert_relay import AlertRelay, build_app, github_dispatcher
+from ml_actions.rollout.alert_relay import (
+    AlertRelay,
+    AlertSubject,
+    build_app,
+    github_dispatcher,
+)
 from ml_actions.rollout.rollback import RollbackResult, rollback
 from ml_actions.serving_contract import ADMIN_TOKEN_ENV
 from ml_actions.targets.factory import make_target
@@ -36,17 +41,22 @@ def make_relay(inputs: Inputs, runner: ActionsRunner) -> AlertRelay:
     registry = registry_from_config(inputs.tracking_uri, config.registry) \
         if inputs.tracking_uri else None
 
-    def run_rollback(model_name: str, reason: str) -> RollbackResult:
-        return rollback(target, registry, config.registry, model_name or inputs.model_name,
-                        reason, timeout=config.canary.warmup_seconds)
+    def run_rollback(subject: AlertSubject, reason: str) -> RollbackResult:
+        # undo exactly what the alert is about, or nothing (recorded) if it is gone already
+        version = subject.model_version
+        return rollback(target, registry, config.registry, subject.model_name, reason,
+                        timeout=config.canary.warmup_seconds,
+                        expect_canary=version if subject.slot == "canary" else None,
+                        expect_champion=version if subject.slot == "stable" else None)
 
     dispatch = None
     relay_cfg = config.alert_relay
-    if relay_cfg.repository_dispatch or inputs.repository:
+    if relay_cfg.action == "dispatch":
         repository = inputs.repository or runner.env.get("GITHUB_REPOSITORY", "")
         if not inputs.github_token or "/" not in repository:
-            raise InputError("repository_dispatch needs --github-token and --repository "
-                             "owner/name")
+            raise InputError("alert_relay.action: dispatch sends a repository_dispatch: pass "
+                             "--github-token and --repository owner/name (or set "
+                             "alert_relay.action: rollback to roll back here)")
         base = runner.env.get("GITHUB_API_URL") or config.github.api_url
         dispatch = github_dispatcher(inputs.github_token, repository, base,
                                      relay_cfg.dispatch_event_type)
@@ -81,7 +91,8 @@ COMMANDS = [
             Option("port", "listen port (default: alert_relay.port)", kind="int",
                    action_input=False),
             Option("record-file", "append every incident to this JSON-lines file"),
-            Option("github-token", "token for repository_dispatch", secret=True,
+            Option("github-token", "token for repository_dispatch (alert_relay.action: "
+                   "dispatch)", secret=True,
                    env=("GITHUB_TOKEN",)),
             Option("repository", "owner/name receiving repository_dispatch"),
         ),
