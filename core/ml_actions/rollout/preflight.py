@@ -21,6 +21,7 @@ RATE_WINDOW_SECONDS = 120.0  # how far back the service's request rate is measur
 
 
 SCRAPES_TO_WAIT = 3  # a gateway or Prometheus started seconds ago may not be scraped yet
+MIN_WAIT_SECONDS = 15.0  # a busy Prometheus scrapes a new target seconds after it is ready
 
 
 def check_prometheus(reader: PrometheusReader, scrape_interval: float) -> None:
@@ -31,6 +32,7 @@ def check_prometheus(reader: PrometheusReader, scrape_interval: float) -> None:
     and refusing then would be a false "wrong input".
     """
     waited = 0.0
+    pause = max(scrape_interval, MIN_WAIT_SECONDS / SCRAPES_TO_WAIT)
     for attempt in range(SCRAPES_TO_WAIT + 1):
         try:
             scraped = reader.scalar(f"count({WEIGHT})", time.time())
@@ -43,8 +45,8 @@ def check_prometheus(reader: PrometheusReader, scrape_interval: float) -> None:
         if scraped:
             return
         if attempt < SCRAPES_TO_WAIT:
-            time.sleep(scrape_interval)
-            waited += scrape_interval
+            time.sleep(pause)
+            waited += pause
     raise InputError(f"--prometheus-url: Prometheus at {reader.url} has no {WEIGHT} series "
                      f"(asked again for {waited:.0f} s): it does not scrape the gateway at "
                      "--target-url; add the gateway's /metrics to its scrape_configs")
