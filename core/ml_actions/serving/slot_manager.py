@@ -70,7 +70,7 @@ class SlotManager:
     def load(self, slot: str, uri: str, actor: str) -> SlotState:
         """Start loading `uri` into `slot` in the background; answer at once."""
         if slot not in ("stable", "canary", SHADOW):
-            raise AdminRefusal(f"slot must be stable, canary or shadow, got {slot!r}", 400)
+            raise AdminRefusal(f"slot must be stable or canary (or shadow), got {slot!r}", 400)
         if not isinstance(uri, str) or not uri.strip():
             raise AdminRefusal("model_uri is required, e.g. models:/fraud_detector/3", 400)
         self._start_load(slot, uri.strip(), shift=True)
