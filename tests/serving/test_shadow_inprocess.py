@@ -220,6 +220,8 @@ def test_expiry_unloads_the_shadow_and_restart_honours_until(tmp_path, loader, g
         state = client.get("/admin/state", headers=AUTH).json()
         assert state["slots"]["shadow"]["status"] == "empty"
         assert state["shadow_share"] == 0.0
+        restored = [h for h in state["history"] if h["action"] == "restore"][-1]
+        assert restored["shadow_expired"] == uri(gw_models["raising"])
 
 
 def test_a_shadow_that_refuses_the_input_is_counted_as_rejected(tmp_path, loader, gw_models,

@@ -271,7 +271,8 @@ class SlotManager:
                 uri = saved_slot.requested_uri  # it was on its way in when we stopped
             if uri:
                 self._start_load(slot, uri, shift=False)
-        self.store.record(self.state, "gateway", "restore", {})
+        expired = {} if restore_shadow else {"shadow_expired": saved.slot(SHADOW).model_uri}
+        self.store.record(self.state, "gateway", "restore", expired)
 
     def _retire(self, live: LiveModel | None) -> None:
         if live is not None:
