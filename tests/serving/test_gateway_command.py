@@ -42,4 +42,4 @@ def test_an_unwritable_prediction_log_refuses_to_start(tmp_path):
                      "--prediction-log", str(bad)], {"ML_ACTIONS_ADMIN_TOKEN": "t"})
     assert code == 2 and len(out.strip().splitlines()) == 1
     assert str(bad) in out and "not writable" in out and "--prediction-log" in out
-    assert not (tmp_path / "fine").exists()
+    assert not (tmp_path / "fine").exists() and not (tmp_path / "state").exists()

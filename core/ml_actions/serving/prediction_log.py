@@ -55,6 +55,22 @@ def open_filesystem(path: str) -> tuple[pafs.FileSystem, str]:
             "or a URI pyarrow supports (s3://, gs://, hdfs://)") from None
 
 
+def check_writable(path: str) -> tuple[pafs.FileSystem, str]:
+    """Open `path` and write a probe there, so a bad path stops the gateway at start."""
+    fs, base = open_filesystem(path)
+    probe = f"{base}/.write-probe-{uuid.uuid4().hex}"
+    try:
+        fs.create_dir(base, recursive=True)
+        with fs.open_output_stream(probe) as stream:
+            stream.write(b"ok")
+        fs.delete_file(probe)
+    except (OSError, pa.ArrowException) as err:
+        raise ConfigurationError(
+            f"prediction log path {path!r} is not writable ({err}); pass --prediction-log (or "
+            "serving.prediction_log.path) a folder the gateway can write") from None
+    return fs, base
+
+
 class PredictionLog:
     def __init__(self, config: PredictionLogConfig,
                  on_records: Callable[[int], None] = lambda n: None,
@@ -63,8 +79,7 @@ class PredictionLog:
         if not config.path:
             raise ConfigurationError("serving.prediction_log.path is not set")
         self.config = config
-        self.fs, self.base = open_filesystem(config.path)
-        self._check_writable()
+        self.fs, self.base = check_writable(config.path)
         self.interval = config.flush_interval_seconds
         self._on_records, self._on_dropped, self._on_error = on_records, on_dropped, on_write_error
         self._buffer: list[PredictionEntry] = []
@@ -73,19 +88,6 @@ class PredictionLog:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
-
-    def _check_writable(self) -> None:
-        probe = f"{self.base}/.write-probe-{uuid.uuid4().hex}"
-        try:
-            self.fs.create_dir(self.base, recursive=True)
-            with self.fs.open_output_stream(probe) as stream:
-                stream.write(b"ok")
-            self.fs.delete_file(probe)
-        except (OSError, pa.ArrowException) as err:
-            raise ConfigurationError(
-                f"prediction log path {self.config.path!r} is not writable ({err}); pass "
-                "--prediction-log (or serving.prediction_log.path) a folder the gateway can "
-                "write") from None
 
     def submit(self, entry: PredictionEntry) -> bool:
         """Buffer `entry`'s records; False (and counted) when the buffer is full."""

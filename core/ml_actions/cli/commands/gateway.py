@@ -29,6 +29,7 @@ def serve(inputs: Inputs, runner: ActionsRunner) -> int:
 
     from ml_actions.config.settings import load_config
     from ml_actions.serving.app import create_app, registry_loader
+    from ml_actions.serving.prediction_log import check_writable
 
     token = runner.env.get(TOKEN_ENV, "")
     if not token.strip():
@@ -43,6 +44,8 @@ def serve(inputs: Inputs, runner: ActionsRunner) -> int:
     if inputs.prediction_log:
         config.serving.prediction_log = replace(config.serving.prediction_log,
                                                 path=inputs.prediction_log)
+    if config.serving.prediction_log.path:  # before anything else is set up
+        check_writable(config.serving.prediction_log.path)
     state_dir = Path(inputs.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=getattr(logging, inputs.log_level.upper(), logging.INFO),
