@@ -40,3 +40,11 @@ class GatewayConfig:
     keep_alive_seconds: float = field(default=75.0, metadata={"range": (1, 3600)})
     # Changes kept in the state file's history (who changed what and when).
     history_limit: int = field(default=200, metadata={"range": (1, 100000)})
+    # Mirrored requests waiting for (or in) the shadow model; beyond it they are dropped and
+    # counted (outcome="dropped"), so a slow shadow never holds back the answers.
+    shadow_queue_size: int = field(default=1000, metadata={"range": (1, 1_000_000)})
+    # Threads that run the shadow model's calls: its own, so it never takes a predict thread.
+    shadow_threads: int = field(default=1, metadata={"range": (1, 64)})
+    # The shadow's batch waits this long for company: nobody waits for its answer, and fewer,
+    # larger calls take less CPU (and GIL) from the models that answer.
+    shadow_batch_wait_ms: float = field(default=100.0, metadata={"range": (0, 10000)})
