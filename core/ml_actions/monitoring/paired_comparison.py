@@ -90,30 +90,30 @@ def paired_from_arrays(labels: np.ndarray, new_scores: np.ndarray, old_scores: n
     frauds = int(labels.sum())
     recall = PairedProportions(int((labels & new_dec & ~old_dec).sum()),
                                int((labels & ~new_dec & old_dec).sum()), frauds)
-    auc = delong_paired(labels, np.asarray(new_scores, float), np.asarray(old_scores, float))
-    new_auc = float(_placements(labels, np.asarray(new_scores, float))[0].mean()) \
-        if frauds and frauds < len(labels) else None
-    old_auc = float(_placements(labels, np.asarray(old_scores, float))[0].mean()) \
-        if frauds and frauds < len(labels) else None
+    auc, new_auc, old_auc = delong_paired(labels, np.asarray(new_scores, float),
+                                          np.asarray(old_scores, float))
     return PairedEvidence(len(labels), frauds, auc, recall, new_auc, old_auc, days,
                           int((labels & new_dec).sum()), int((labels & old_dec).sum()))
 
 
-def delong_paired(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> PairedAuc:
-    """DeLong (1988): AUC(a) - AUC(b) and its standard error from the placement covariances."""
+def delong_paired(labels: np.ndarray, a: np.ndarray, b: np.ndarray
+                  ) -> tuple[PairedAuc, float | None, float | None]:
+    """DeLong (1988): AUC(a) - AUC(b) and its standard error from the placement covariances;
+    also both AUCs (None without both classes)."""
     positives, negatives = int(labels.sum()), int((~labels).sum())
     if positives < 1 or negatives < 1:
-        return PairedAuc(math.nan, math.nan, positives, negatives)
+        return PairedAuc(math.nan, math.nan, positives, negatives), None, None
     v10a, v01a = _placements(labels, a)
     v10b, v01b = _placements(labels, b)
-    delta = float(v10a.mean() - v10b.mean())
+    auc_a, auc_b = float(v10a.mean()), float(v10b.mean())
+    delta = auc_a - auc_b
     if positives < 2 or negatives < 2:
-        return PairedAuc(delta, math.nan, positives, negatives)
+        return PairedAuc(delta, math.nan, positives, negatives), auc_a, auc_b
     s10 = np.cov(np.vstack([v10a, v10b]))
     s01 = np.cov(np.vstack([v01a, v01b]))
     var = ((s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / positives
            + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / negatives)
-    return PairedAuc(delta, math.sqrt(max(float(var), 0.0)), positives, negatives)
+    return PairedAuc(delta, math.sqrt(max(float(var), 0.0)), positives, negatives), auc_a, auc_b
 
 
 def _placements(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
