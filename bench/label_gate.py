@@ -26,7 +26,7 @@ The decisions use the monitor's own statistic functions (`paired_from_arrays` ->
 the numpy twin of the Spark path, equal to it on the same rows: tests/monitoring); the Spark
 join itself is measured by the tests, not here, to keep this under two minutes on 2 cores.
 
-    .venv/bin/python bench/label_gate.py [--resamples 200]
+    .venv/bin/python bench/label_gate.py [--resamples 150]
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def monitor_days(live: pd.DataFrame, new: np.ndarray, old: np.ndarray, new_t: fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--resamples", type=int, default=150)
     args = parser.parse_args()
     if not HANDBOOK.is_dir():
         print(f"skipping: {HANDBOOK} is absent")
@@ -195,9 +195,12 @@ def main() -> int:
             frame = guard_week.iloc[np.searchsorted(idx, pick)]
             wrong += monitor_days(frame, live_a2[pick], live_a[pick], thresholds["A2"],
                                   thresholds["A"], delay, config) is not None
-        upper = 1 - 0.05 ** (1 / args.resamples) if wrong == 0 else None
+        from scipy.stats import beta  # Clopper-Pearson one-sided 95 % upper bound
+
+        upper = 1.0 if wrong == args.resamples else float(
+            beta.ppf(0.95, wrong + 1, args.resamples - wrong))
         print(f"| {delay} d | {wrong} / {args.resamples} | {wrong / args.resamples:.3f} | "
-              f"{format(upper, '.3f') if upper is not None else '–'} |")
+              f"{upper:.3f} |")
     print(f"\n(alpha = {MonitorConfig().alpha} per guard period; total "
           f"{time.monotonic() - started:.0f} s)")
     return 0
