@@ -215,6 +215,9 @@ def test_monitor_as_the_runner_runs_it(tmp_path, tracking_uri, gateway_factory):
     assert run.outputs["verdict"] == "degraded" and run.outputs["rolled-back"] == "true"
     report = json.loads(resolve(run, run.outputs["report-path"]).read_text())
     assert report["rollback"]["action"] == "previous_restored"
+    assert report["metrics"][new]["source"] == "served"
+    assert report["metrics"][old]["source"] == "shadow"  # it only shadow-scored in the log
+    assert report["metrics"][old]["recall"] > report["metrics"][new]["recall"]
     assert target.state().slot("stable").model_version == old
     assert client.get_model_version_by_alias(name, "champion").version == old
     assert "Label-delayed gate: degraded" in run.summary

@@ -124,7 +124,7 @@ def _report(request: MonitorRequest, config: Config, now: dt.datetime, maturity:
         "model_name": request.model_name, "champion_version": champion,
         "compared_version": predecessor, "matured_labels": evidence.matured_rows,
         "labelled_rows": evidence.labelled_rows, "log_rows": evidence.log_rows,
-        "metrics": {v: asdict(m) for v, m in table.by_version.items()},
+        "metrics": _metrics_per_version(table, predecessor, paired),
         "metrics_by_day": {d: {v: asdict(m) for v, m in row.items()}
                            for d, row in table.by_day.items()},
         "paired": {"rows": paired.rows, "frauds": paired.frauds, "days": paired.days,
@@ -146,3 +146,17 @@ def _report(request: MonitorRequest, config: Config, now: dt.datetime, maturity:
         "environment": config.environment, "config_digest": config.digest(),
         "prediction_log": request.prediction_log, "labels": request.labels,
     }
+
+
+def _metrics_per_version(table, predecessor: str | None, paired) -> dict[str, Any]:
+    """Each version's realised metrics on the rows it answered (`source: served`); the
+    predecessor, when it only shadow-scored, on the paired rows (`source: shadow`)."""
+    metrics = {v: {**asdict(m), "source": "served"} for v, m in table.by_version.items()}
+    if predecessor and predecessor not in metrics and paired.rows:
+        metrics[predecessor] = {
+            "rows": paired.rows, "frauds": paired.frauds, "auc_roc": paired.old_auc,
+            "recall": paired.old_recall, "precision": None, "frauds_caught": paired.old_caught,
+            "frauds_missed": paired.frauds - paired.old_caught, "false_alerts": None,
+            "fraud_amount": None, "fraud_amount_caught": None, "amount_recall": None,
+            "source": "shadow"}
+    return metrics
