@@ -40,7 +40,8 @@ class MonitorConfig:
     # Probability that a champion no worse than the tolerances is rolled back at least once
     # in its guard period, split (Bonferroni) over both metrics and `runs_per_guard_period`.
     alpha: float = field(default=0.05, metadata={"range": (1e-6, 0.5)})
-    # How many scheduled runs judge one guard period (daily runs over 7 days: 7).
+    # How many runs see newly matured paired labels of one guard period: with daily runs, its
+    # length in days (7). Runs after all of them matured see the same evidence: no new error.
     runs_per_guard_period: int = field(default=7, metadata={"range": (1, 1000)})
     # Power at which the minimum detectable effect of an inconclusive verdict is stated.
     power: float = field(default=0.8, metadata={"range": (0.5, 0.999)})
