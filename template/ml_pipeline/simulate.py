@@ -55,6 +55,11 @@ class SimulationConfig:
     customer_compromise_days: int = 14
     customer_fraud_share: float = 1 / 3
     customer_fraud_multiplier: float = 5.0
+    # Labels (the monitor's input): a fraud's chargeback arrives an exponential delay with this
+    # mean after the transaction, capped at the maturity; a legitimate transaction is known
+    # to be legitimate once the maturity has passed without a chargeback.
+    fraud_label_delay_days: float = 3.0
+    label_maturity_days: float = 7.0
 
 
 def customer_profiles(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -182,6 +187,30 @@ def simulate(config: SimulationConfig | None = None, **overrides) -> pd.DataFram
     return tx[COLUMNS]
 
 
+LABEL_COLUMNS = ["TRANSACTION_ID", "fraud_label", "label_time"]
+
+
+def labels_table(tx: pd.DataFrame, config: SimulationConfig | None = None) -> pd.DataFrame:
+    """When each transaction's label became known: the table `ml-actions monitor --labels`
+    reads (columns `monitor.labels`' defaults). Deterministic given the config's seed."""
+    config = config or SimulationConfig()
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(5)[4])
+    fraud = tx["TX_FRAUD"].to_numpy() == 1
+    maturity = config.label_maturity_days
+    delay = np.full(len(tx), maturity)
+    if config.fraud_label_delay_days > 0:
+        delay[fraud] = np.minimum(rng.exponential(config.fraud_label_delay_days, fraud.sum()),
+                                  maturity)
+    else:
+        delay[fraud] = 0.0
+    return pd.DataFrame({
+        "TRANSACTION_ID": tx["TRANSACTION_ID"].to_numpy(),
+        "fraud_label": tx["TX_FRAUD"].astype(np.int64).to_numpy(),
+        "label_time": (tx["TX_DATETIME"] + pd.to_timedelta(delay, unit="D")).dt.tz_localize(
+            "UTC"),
+    })
+
+
 def write_parquet(df: pd.DataFrame, out: str | Path) -> Path:
     """One Parquet file (or `out/transactions.parquet` when `out` is a folder)."""
     path = Path(out)
@@ -203,17 +232,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--start-date", default=defaults.start_date)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", required=True, help="a .parquet file or a folder")
+    parser.add_argument("--labels-out", help="also write the labels table (for the monitor)")
+    parser.add_argument("--label-delay-days", type=float,
+                        default=defaults.fraud_label_delay_days,
+                        help="mean delay from a fraud to its chargeback")
+    parser.add_argument("--label-maturity-days", type=float,
+                        default=defaults.label_maturity_days,
+                        help="when a label is final (legitimate ones are known then)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
-    df = simulate(SimulationConfig(customers=args.customers, terminals=args.terminals,
-                                   days=args.days, start_date=args.start_date, seed=args.seed))
+    config = SimulationConfig(customers=args.customers, terminals=args.terminals,
+                              days=args.days, start_date=args.start_date, seed=args.seed,
+                              fraud_label_delay_days=args.label_delay_days,
+                              label_maturity_days=args.label_maturity_days)
+    df = simulate(config)
     path = write_parquet(df, args.out)
     print(f"wrote {len(df):,} transactions ({int(df['TX_FRAUD'].sum()):,} frauds) to {path} "
           f"in {time.monotonic() - started:.1f} s")
+    if args.labels_out:
+        labels = write_parquet(labels_table(df, config), args.labels_out)
+        print(f"wrote their labels to {labels}")
     return 0
 
 

@@ -91,3 +91,31 @@ def test_cli_writes_parquet(tmp_path, capsys):
     written = pd.read_parquet(out / "transactions.parquet")
     assert list(written.columns) == COLUMNS and len(written) > 100
     assert "wrote" in capsys.readouterr().out
+
+
+def test_labels_arrive_with_the_configured_delay(tiny_transactions):
+    from ml_pipeline.simulate import LABEL_COLUMNS, labels_table
+
+    fast = SimulationConfig(fraud_label_delay_days=1.0, label_maturity_days=7.0)
+    slow = SimulationConfig(fraud_label_delay_days=3.0, label_maturity_days=7.0)
+    labels = labels_table(tiny_transactions, fast)
+    assert list(labels.columns) == LABEL_COLUMNS
+    assert (labels["fraud_label"].to_numpy() == tiny_transactions["TX_FRAUD"].to_numpy()).all()
+    tx_time = tiny_transactions["TX_DATETIME"].dt.tz_localize("UTC")
+    delay = (labels["label_time"] - tx_time).dt.total_seconds() / 86_400
+    fraud = labels["fraud_label"] == 1
+    assert (delay[~fraud] == 7.0).all()  # legitimate: known once the maturity passed
+    assert delay[fraud].between(0, 7.0).all()
+    assert 0.7 < delay[fraud].mean() < 1.3  # exponential with mean 1 day, few capped
+    slow_delay = (labels_table(tiny_transactions, slow)["label_time"] - tx_time)
+    assert slow_delay[fraud].mean() > 2 * (labels["label_time"] - tx_time)[fraud].mean()
+    pd.testing.assert_frame_equal(labels, labels_table(tiny_transactions, fast))
+
+
+def test_main_writes_the_labels_table(tmp_path):
+    code = main(["--customers", "50", "--terminals", "100", "--days", "10", "--out",
+                 str(tmp_path / "tx.parquet"), "--labels-out", str(tmp_path / "labels.parquet"),
+                 "--label-delay-days", "2"])
+    assert code == 0
+    tx, labels = (pd.read_parquet(tmp_path / n) for n in ("tx.parquet", "labels.parquet"))
+    assert len(labels) == len(tx) and str(labels["label_time"].dt.tz) == "UTC"

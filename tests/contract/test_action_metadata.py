@@ -22,8 +22,8 @@ from tests.contract.conftest import (
 NAMES = [spec.name for spec in SPECS]
 
 
-def test_the_catalog_lists_the_four_actions_of_the_collection():
-    assert NAMES == ["validate-data", "validate-model", "canary-deploy", "rollback"]
+def test_the_catalog_lists_the_five_actions_of_the_collection():
+    assert NAMES == ["validate-data", "validate-model", "canary-deploy", "rollback", "monitor"]
 
 
 @pytest.mark.parametrize("name", NAMES)

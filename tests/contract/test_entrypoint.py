@@ -176,6 +176,55 @@ def test_rollback_as_the_runner_runs_it(tmp_path, tracking_uri, gateway_factory)
     assert_contract("rollback", [run])
 
 
+# -- monitor --------------------------------------------------------------------------------
+def test_monitor_as_the_runner_runs_it(tmp_path, tracking_uri, gateway_factory):
+    """A degraded champion rolled back through a real gateway: the warm previous champion
+    serves stable again and the registry's `champion` alias moves back to it."""
+    command_or_skip("monitor")
+    import datetime as dt
+
+    from mlflow.tracking import MlflowClient
+
+    from ml_actions.targets.gateway import GatewayTarget
+    from tests.fixtures.label_weeks import Traffic
+    from tests.monitoring.constructed_logs import Scenario, write_scenario
+
+    name = "contract_monitor"
+    old, new = two_versions(tracking_uri, name)
+    client = MlflowClient(tracking_uri, tracking_uri)
+    gateway = gateway_factory(tracking_uri, ADMIN_TOKEN)
+    target = GatewayTarget(gateway.url, token=ADMIN_TOKEN)
+    target.load("stable", f"models:/{name}/{old}")
+    target.load("canary", f"models:/{name}/{new}")
+    target.set_canary_weight(100)
+    target.promote()  # v-new serves stable, v-old stays warm in `previous`
+    client.set_registered_model_alias(name, "champion", new)
+    client.set_registered_model_alias(name, "previous-champion", old)
+    ws = tmp_path / "workspace"
+    worse = Traffic(rows_per_day=1500, fraud_rate=0.03, noise=0.1, shared_noise=1.0,
+                    new_signal=1.2)
+    write_scenario(ws, Scenario(champion=new, predecessor=old, days=6, traffic=worse,
+                                model_name=name), dt.datetime.now(dt.UTC))
+    (ws / "ml-actions.yaml").write_text("monitor:\n  max_auc_drop: 0.01\n")
+    run = run_action("monitor", ws, {
+        "model-name": name, "prediction-log": "prediction-log", "labels": "labels.parquet",
+        "label-maturity": "7d", "target-url": gateway.url, "tracking-uri": tracking_uri,
+        "environment": "dev", "config": "ml-actions.yaml", "report-dir": "reports"},
+        {"ML_ACTIONS_ADMIN_TOKEN": ADMIN_TOKEN})
+    assert run.returncode == 1, run.log
+    assert run.outputs["verdict"] == "degraded" and run.outputs["rolled-back"] == "true"
+    report = json.loads(resolve(run, run.outputs["report-path"]).read_text())
+    assert report["rollback"]["action"] == "previous_restored"
+    assert report["metrics"][new]["source"] == "served"
+    assert report["metrics"][old]["source"] == "shadow"  # it only shadow-scored in the log
+    assert report["metrics"][old]["recall"] > report["metrics"][new]["recall"]
+    assert target.state().slot("stable").model_version == old
+    assert client.get_model_version_by_alias(name, "champion").version == old
+    assert "Label-delayed gate: degraded" in run.summary
+    assert resolve(run, "reports/ml_actions_monitor.prom").is_file()
+    assert_contract("monitor", [run])
+
+
 # -- canary-deploy --------------------------------------------------------------------------
 class Traffic:
     """A background client sending keyed requests to the gateway until stopped."""
@@ -252,5 +301,5 @@ def test_canary_deploy_as_the_runner_runs_it(tmp_path, tracking_uri, gateway_fac
 
 def test_every_action_has_an_entrypoint_test():
     names = {p.parent.name for p in (ROOT / "actions").glob("*/action.yml")}
-    tested = {"validate-data", "validate-model", "rollback", "canary-deploy"}
+    tested = {"validate-data", "validate-model", "rollback", "canary-deploy", "monitor"}
     assert names <= tested, f"actions without an entrypoint contract test: {names - tested}"

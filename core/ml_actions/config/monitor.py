@@ -32,6 +32,19 @@ class MonitorConfig:
     # A `degraded` verdict moves traffic and `champion` back to the previous champion.
     rollback: bool = True
     labels: LabelsConfig = field(default_factory=LabelsConfig)
+    # The champion is judged against its shadowed predecessor on the same transactions:
+    # `degraded` only when it is surely worse by more than these tolerances (AUC-ROC points,
+    # recall points at the served threshold); `healthy` once a loss that large is ruled out.
+    max_auc_drop: float = field(default=0.01, metadata={"range": (0, 1)})
+    max_recall_drop: float = field(default=0.05, metadata={"range": (0, 1)})
+    # Probability that a champion no worse than the tolerances is rolled back at least once
+    # in its guard period, split (Bonferroni) over both metrics and `runs_per_guard_period`.
+    alpha: float = field(default=0.05, metadata={"range": (1e-6, 0.5)})
+    # How many runs see newly matured paired labels of one guard period: with daily runs, its
+    # length in days (7). Runs after all of them matured see the same evidence: no new error.
+    runs_per_guard_period: int = field(default=7, metadata={"range": (1, 1000)})
+    # Power at which the minimum detectable effect of an inconclusive verdict is stated.
+    power: float = field(default=0.8, metadata={"range": (0.5, 0.999)})
 
     def __post_init__(self) -> None:
         for name in ("guard_period", "label_maturity"):
@@ -44,3 +57,7 @@ class MonitorConfig:
     @property
     def label_maturity_seconds(self) -> float:
         return parse_duration(self.label_maturity, "monitor.label_maturity")
+
+    def per_test_alpha(self) -> float:
+        """One-sided level of each test in one run: alpha over 2 metrics x the runs."""
+        return self.alpha / (2 * self.runs_per_guard_period)

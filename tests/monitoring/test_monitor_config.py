@@ -1,0 +1,32 @@
+"""The monitor's settings: validated with the key path, and bad flags stop before Spark."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_actions.cli.main import main
+from ml_actions.config.settings import load_config
+from ml_actions.errors import ConfigurationError
+from tests.validation.conftest import RunnerFiles
+
+
+def test_defaults_and_the_per_test_level():
+    monitor = load_config().monitor
+    assert (monitor.alpha, monitor.runs_per_guard_period) == (0.05, 7)
+    assert monitor.per_test_alpha() == pytest.approx(0.05 / 14)
+    assert monitor.label_maturity_seconds == 7 * 86400
+
+
+def test_an_out_of_range_alpha_names_its_key(tmp_path):
+    (tmp_path / "c.yaml").write_text("monitor:\n  alpha: 0.9\n")
+    with pytest.raises(ConfigurationError, match="monitor.alpha"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_a_bad_label_maturity_is_one_line_and_exit_2(tmp_path):
+    files = RunnerFiles(tmp_path, {})
+    code = main(["monitor", "--model-name", "m", "--prediction-log", str(tmp_path),
+                 "--labels", str(tmp_path / "l.parquet"), "--label-maturity", "seven days"],
+                runner=files.runner)
+    errors = [ln for ln in files.log().splitlines() if ln.startswith("::error")]
+    assert code == 2 and len(errors) == 1 and "--label-maturity" in errors[0], files.log()
