@@ -137,3 +137,14 @@ def test_a_bad_path_is_one_clear_error(tmp_path, make_path, words):
     message = str(err.value)
     assert words in message and "\n" not in message
     assert "prediction_log" in message or "--prediction-log" in message
+
+
+def test_integer_keys_are_logged_as_labels_tables_write_them():
+    """A batch with one missing key makes pandas hold the column as float64: the log must
+    still say `123`, or the monitor's join with a labels table of `123` finds nothing."""
+    from ml_actions.serving.prediction_record import entries_to_table
+
+    keys = pd.Series([123, None, 7]).astype("float64")
+    table = entries_to_table([entry("r1", [0.1, 0.2, 0.3], keys=keys),
+                              entry("r2", [0.4, 0.5], keys=pd.Series(["TX-9", 11]))])
+    assert table.column("transaction_key").to_pylist() == ["123", None, "7", "TX-9", "11"]

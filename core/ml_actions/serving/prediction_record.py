@@ -62,10 +62,18 @@ def _is_null(value: Any) -> bool:
         return True
 
 
+def _key_text(value: Any) -> str:
+    """A key as labels tables write it: an integer id is `123`, also when pandas made it a
+    float (a batch with a missing key turns the column into float64, `123.0`)."""
+    if isinstance(value, float) and value.is_integer():  # numpy's float64 is a float too
+        return str(int(value))
+    return str(value)
+
+
 def _strings(values: Any, rows: int) -> list[str | None]:
     if values is None:
         return [None] * rows
-    return [None if _is_null(v) else str(v) for v in list(values)]
+    return [None if _is_null(v) else _key_text(v) for v in list(values)]
 
 
 def _floats(values: Any, rows: int) -> pa.Array:
