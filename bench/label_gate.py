@@ -16,8 +16,9 @@ Data: the Fraud Detection Handbook's transactions (../shared/data/fraud-handbook
 B is promoted on 2018-08-01 and A shadow-scores for the guard period (7 days). Labels arrive
 1, 3 or 7 days after a transaction (the maturity); the monitor runs daily with the defaults
 (alpha 0.05 per guard period, runs_per_guard_period 7: each guard day's paired rows mature on
-one daily run; runs before see none, runs after see the same evidence again). Measured: days from promotion to the automatic rollback,
-frauds B missed while it served, against no monitor (B serves the whole 4 weeks).
+one daily run; runs before see none, runs after see the same evidence again). Measured: days
+from promotion to the automatic rollback, frauds B missed while it served, against no
+monitor (B serves the whole 4 weeks).
 
 Then an equally good model (A retrained on a bootstrap of A's training data, another seed),
 promoted the same way, over many bootstrap resamples of the guard week: the wrong-rollback rate.
