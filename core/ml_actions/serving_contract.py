@@ -5,7 +5,9 @@ import this module, so the slot names, the state document the admin API returns 
 variable that holds the admin token are defined exactly once.
 
 Slots: `stable` takes (100 - canary_weight) % of traffic, `canary` the rest, `previous` is the
-last stable kept warm after a promotion so a rollback is a pointer swap.
+last stable kept warm after a promotion so a rollback is a pointer swap. `shadow` takes no
+traffic: it scores a sampled share (`shadow_share`) of the requests the other slots answered,
+off the response path, until `shadow_until` (epoch seconds; None = until stopped).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ ADMIN_TOKEN_ENV = "ML_ACTIONS_ADMIN_TOKEN"
 # canary split) so the analysis can measure how much customers differ: a sticky customer's
 # requests are not independent, and the groups give a cluster-robust variance.
 ROUTING_GROUPS = 16
-STABLE, CANARY, PREVIOUS = "stable", "canary", "previous"
-SLOTS = (STABLE, CANARY, PREVIOUS)
+STABLE, CANARY, PREVIOUS, SHADOW = "stable", "canary", "previous", "shadow"
+SLOTS = (STABLE, CANARY, PREVIOUS, SHADOW)
 
 
 @dataclass
@@ -49,6 +51,8 @@ class TargetState:
 
     slots: dict[str, SlotState] = field(default_factory=dict)
     canary_weight: float = 0.0
+    shadow_share: float = 0.0  # share of requests mirrored to the shadow slot; 0 = none
+    shadow_until: float | None = None  # epoch seconds when the gateway unloads the shadow
     updated_at: str | None = None
     updated_by: str | None = None
     history: list[dict] = field(default_factory=list)
@@ -65,6 +69,9 @@ class TargetState:
         known = {f.name for f in fields(SlotState)}
         slots = {name: SlotState(**{k: v for k, v in (raw or {}).items() if k in known})
                  for name, raw in (data.get("slots") or {}).items()}
+        until = data.get("shadow_until")
         return cls(slots=slots, canary_weight=float(data.get("canary_weight") or 0.0),
+                   shadow_share=float(data.get("shadow_share") or 0.0),
+                   shadow_until=float(until) if until is not None else None,
                    updated_at=data.get("updated_at"), updated_by=data.get("updated_by"),
                    history=list(data.get("history") or []))

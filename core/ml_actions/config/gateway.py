@@ -40,3 +40,8 @@ class GatewayConfig:
     keep_alive_seconds: float = field(default=75.0, metadata={"range": (1, 3600)})
     # Changes kept in the state file's history (who changed what and when).
     history_limit: int = field(default=200, metadata={"range": (1, 100000)})
+    # Mirrored requests waiting for (or in) the shadow model; beyond it they are dropped and
+    # counted (outcome="dropped"), so a slow shadow never holds back the answers.
+    shadow_queue_size: int = field(default=1000, metadata={"range": (1, 1_000_000)})
+    # Threads that run the shadow model's calls: its own, so it never takes a predict thread.
+    shadow_threads: int = field(default=1, metadata={"range": (1, 64)})

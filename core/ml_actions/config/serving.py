@@ -17,6 +17,8 @@ class PredictionLogConfig:
     path: str | None = None
     # The request column that identifies a transaction, the key labels are joined on.
     key_column: str = "TRANSACTION_ID"
+    # A request column logged as `amount` (amount-weighted fraud caught); null when absent.
+    amount_column: str = "TX_AMOUNT"
     # Buffered records are written at least this often: a crash loses at most this much.
     flush_interval: str = "5s"
     # A new Parquet file is started after this many records (files stay readable in size).

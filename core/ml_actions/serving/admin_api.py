@@ -7,6 +7,7 @@ the state does not allow it (traffic to an empty canary, nothing to roll back).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,25 @@ def put_rollout_metrics(gateway: Gateway, request: Request, body: dict, actor: s
     return {"status": status, "weight": weight, "checks": len(checks)}
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def post_shadow(gateway: Gateway, request: Request, body: dict, actor: str) -> None:
+    """Start mirroring `share` of requests to the shadow slot until `until` (epoch s)."""
+    share, until = body.get("share", 1.0), body.get("until")
+    if not _number(share) or not 0 < share <= 1:
+        raise AdminRefusal(f"share must be a number in (0, 1], got {share!r}", 400)
+    if until is not None and (not _number(until) or until <= time.time()):
+        raise AdminRefusal(f"until must be a future time in epoch seconds or null, got "
+                           f"{until!r}", 400)
+    gateway.manager.start_shadow(float(share), None if until is None else float(until), actor)
+
+
+def delete_shadow(gateway: Gateway, request: Request, body: dict, actor: str) -> None:
+    gateway.manager.stop_shadow(actor)
+
+
 ROUTES = [
     ("/admin/state", ["GET"], get_state),
     ("/admin/load", ["POST"], post_load),
@@ -118,4 +138,6 @@ ROUTES = [
     ("/admin/rollback", ["POST"], post_rollback),
     ("/admin/release", ["POST"], post_release),
     ("/admin/rollout-metrics", ["PUT"], put_rollout_metrics),
+    ("/admin/shadow", ["POST"], post_shadow),
+    ("/admin/shadow", ["DELETE"], delete_shadow),
 ]

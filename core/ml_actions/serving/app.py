@@ -1,8 +1,10 @@
 """The gateway's ASGI application: health, metrics, predictions and the admin API.
 
-`create_app` wires config -> registry loader -> slots -> endpoints. The SparkSession is made
-on the first Spark model served in its Spark form only (one per process), so a gateway serving
-scikit-learn models, or Spark models through their ONNX form, never starts a JVM.
+`create_app` wires config -> registry loader -> slots -> endpoints, and the prediction log
+when `serving.prediction_log.path` is set (shutdown drains the shadow, then flushes the log).
+The SparkSession is made on the first Spark model served in its Spark form only (one per
+process), so a gateway serving scikit-learn models, or Spark models through their ONNX form,
+never starts a JVM.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ml_actions.config.gateway import GatewayConfig
+from ml_actions.config.serving import ServingConfig
 from ml_actions.serving import admin_api
 from ml_actions.serving.admin_auth import AdminAuth
 from ml_actions.serving.gateway import Gateway
 from ml_actions.serving.gateway_metrics import GatewayMetrics
 from ml_actions.serving.model_loading import ModelRef, ServedModel, load_served_model
 from ml_actions.serving.prediction import predict
+from ml_actions.serving.prediction_log import PredictionLog
+from ml_actions.serving.shadow_mirror import ShadowMirror
 from ml_actions.serving.slot_manager import Loader, SlotManager
 from ml_actions.serving.state_store import StateStore
 
@@ -66,14 +71,28 @@ def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None
     return load
 
 
+def open_prediction_log(serving: ServingConfig, metrics: GatewayMetrics) -> PredictionLog | None:
+    """The log writer when a path is configured (checked writable now: exit 2 if not)."""
+    if not serving.prediction_log.path:
+        return None
+    return PredictionLog(serving.prediction_log, on_records=metrics.log_records.inc,
+                         on_dropped=metrics.log_dropped.inc,
+                         on_write_error=metrics.log_write_errors.inc)
+
+
 def create_app(config: GatewayConfig, state_dir: Path, admin_token: str,
-               loader: Loader) -> Starlette:
+               loader: Loader, serving: ServingConfig | None = None) -> Starlette:
     state_dir = Path(state_dir)
+    serving = serving or ServingConfig()
     metrics = GatewayMetrics()
+    prediction_log = open_prediction_log(serving, metrics)
+    mirror = ShadowMirror(metrics, config.shadow_queue_size,
+                          prediction_log.submit if prediction_log else None)
     executor = ThreadPoolExecutor(config.predict_threads, thread_name_prefix="predict")
     manager = SlotManager(config, loader, StateStore(state_dir, config.history_limit), metrics,
                           executor)
-    gateway = Gateway(config, manager, metrics, AdminAuth(admin_token))
+    gateway = Gateway(config, manager, metrics, AdminAuth(admin_token), mirror,
+                      serving.prediction_log)
     metrics.set_slots(manager.table.weights(), {})
 
     async def healthz(request: Request) -> JSONResponse:
@@ -111,6 +130,9 @@ def create_app(config: GatewayConfig, state_dir: Path, admin_token: str,
     async def lifespan(app: Starlette):
         manager.restore()
         yield
+        await mirror.close()
+        if prediction_log is not None:
+            prediction_log.close()
         await manager.close()
         executor.shutdown(wait=False, cancel_futures=True)
 

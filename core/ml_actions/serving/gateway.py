@@ -6,11 +6,13 @@ of them imports the application that wires them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ml_actions.config.gateway import GatewayConfig
+from ml_actions.config.serving import PredictionLogConfig
 from ml_actions.serving.admin_auth import AdminAuth
 from ml_actions.serving.gateway_metrics import GatewayMetrics
+from ml_actions.serving.shadow_mirror import ShadowMirror
 from ml_actions.serving.slot_manager import SlotManager
 
 
@@ -20,3 +22,6 @@ class Gateway:
     manager: SlotManager
     metrics: GatewayMetrics
     auth: AdminAuth
+    mirror: ShadowMirror
+    # Which request columns the log keeps (key, amount); set even when the log is off.
+    log_columns: PredictionLogConfig = field(default_factory=PredictionLogConfig)

@@ -57,6 +57,7 @@ class GatewayMetrics:
                                 ["slot", "model_version", "model_name", "form"], registry=r)
         self.batch_size = Histogram("ml_gateway_batch_size", "Rows per model call",
                                     buckets=BATCH_BUCKETS, registry=r)
+        self._add_log_and_shadow(r)
         self.rollout_status = Gauge("ml_actions_rollout_status",
                                     "1 for the rollout's current status (state set)",
                                     ["model_name", "status"], registry=r)
@@ -64,6 +65,54 @@ class GatewayMetrics:
                                     ["model_name"], registry=r)
         self.check_value = Gauge("ml_actions_check_value", "Last value of a rollout check",
                                  ["model_name", "check", "threshold"], registry=r)
+
+    def _add_log_and_shadow(self, r: CollectorRegistry) -> None:
+        """The prediction log's health and the shadow slot's paired evidence (per row unless
+        said): the rollout's shadow analysis reads the pairs and score differences."""
+        self.log_records = Counter("ml_gateway_prediction_log_records",
+                                   "Prediction-log records written to files", registry=r)
+        self.log_dropped = Counter("ml_gateway_prediction_log_dropped",
+                                   "Prediction-log records dropped: the buffer was full",
+                                   registry=r)
+        self.log_write_errors = Counter("ml_gateway_prediction_log_write_errors",
+                                        "Prediction-log flushes that failed to write",
+                                        registry=r)
+        self.shadow_requests = Counter("ml_gateway_shadow_requests",
+                                       "Mirrored requests by outcome: scored | error | "
+                                       "rejected (input contract) | dropped (queue full)",
+                                       ["model_version", "outcome"], registry=r)
+        self.shadow_duration = Histogram("ml_gateway_shadow_duration_seconds",
+                                         "The shadow model's own scoring time per request",
+                                         ["model_version"], buckets=LATENCY_BUCKETS, registry=r)
+        self.shadow_pairs = Counter("ml_gateway_shadow_pairs",
+                                    "Rows by (primary, shadow) decision at the threshold",
+                                    ["model_version", "primary", "shadow", "group"], registry=r)
+        self.shadow_diff_positive = Counter(
+            "ml_gateway_shadow_score_diff_positive", "Sum of max(shadow - primary score, 0)",
+            ["model_version", "group"], registry=r)
+        self.shadow_diff_negative = Counter(
+            "ml_gateway_shadow_score_diff_negative", "Sum of max(primary - shadow score, 0)",
+            ["model_version", "group"], registry=r)
+        self.shadow_diff_squares = Counter(
+            "ml_gateway_shadow_score_diff_squares", "Sum of (shadow - primary score)^2",
+            ["model_version", "group"], registry=r)
+
+    def observe_shadow_pairs(self, version: str, primary: list[float], shadow: list[float],
+                             threshold: float, group: str) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        positive = negative = squares = 0.0
+        for p, s in zip(primary, shadow, strict=True):
+            pair = ("fraud" if p >= threshold else "legit", "fraud" if s >= threshold else "legit")
+            counts[pair] = counts.get(pair, 0) + 1
+            d = s - p
+            positive += max(d, 0.0)
+            negative += max(-d, 0.0)
+            squares += d * d
+        for (p_decision, s_decision), n in counts.items():
+            self.shadow_pairs.labels(version, p_decision, s_decision, group).inc(n)
+        self.shadow_diff_positive.labels(version, group).inc(positive)
+        self.shadow_diff_negative.labels(version, group).inc(negative)
+        self.shadow_diff_squares.labels(version, group).inc(squares)
 
     def observe_request(self, slot: str, version: str, code: int, seconds: float | None,
                         group: str = "0", form: str = "") -> None:

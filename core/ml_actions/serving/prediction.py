@@ -3,18 +3,23 @@
 A request reads the routing table once, so it finishes on the model it was routed to even if
 a swap happens meanwhile. Client mistakes are 400/404/413 with a reason; an exception in the
 model is a 500 for that request only; both are counted in `ml_gateway_requests_total`.
+Every request carries an id (the client's `X-Request-Id`, else a new uuid4 hex) that is sent
+back in `X-Request-Id` and keys its prediction-log records. After a 200 the answered rows go
+to `ShadowMirror.after_answer` (shadow scoring and the log), which never delays the answer.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ml_actions.serving.gateway_metrics import NO_SLOT
+from ml_actions.serving.prediction_record import PredictionEntry
 from ml_actions.serving.protocols import (
     ParsedRequest,
     RequestError,
@@ -63,6 +68,23 @@ def _routing_key(gateway: Gateway, request: Request, parsed: ParsedRequest) -> s
     return routing_key_of(request.headers.get("x-routing-key"), first, field)
 
 
+def _after_answer(gateway: Gateway, shadow, parsed: ParsedRequest, request_id: str,
+                  key: str | None, slot: str, model, values: list[float], group: str) -> None:
+    """Hand the answered rows to the shadow mirror and the prediction log (cheap: references)."""
+    mirror = gateway.mirror
+    shadow = mirror.shadow_for(shadow, gateway.manager.state, request_id)
+    if shadow is None and not mirror.wanted:
+        return
+    frame, columns = parsed.frame, gateway.log_columns
+    entry = PredictionEntry(
+        request_id, time.time(), key, slot, model.name, model.version, values,
+        gateway.config.decision_threshold,
+        keys=frame[columns.key_column] if columns.key_column in frame.columns else None,
+        amounts=frame[columns.amount_column] if columns.amount_column in frame.columns
+        else None)
+    mirror.after_answer(entry, frame, shadow, group)
+
+
 async def predict(gateway: Gateway, request: Request, protocol: str,
                   model_name: str | None = None) -> JSONResponse:
     started = time.perf_counter()
@@ -77,7 +99,8 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
         metrics.observe_request(NO_SLOT, "", err.status, None)
         return error_response(err.status, err.reason, "BAD_REQUEST")
     key = _routing_key(gateway, request, parsed)
-    slot, live = gateway.manager.table.pick(key)
+    table = gateway.manager.table
+    slot, live = table.pick(key)
     group = group_of(key)
     if live is None:
         metrics.observe_request(NO_SLOT, "", 503, None)
@@ -88,8 +111,9 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
         metrics.observe_request(NO_SLOT, "", 404, None)
         return error_response(404, f"model {model_name!r} is not served here; this gateway "
                               f"serves {model.name!r}", "NOT_FOUND")
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     headers = {"X-Model-Variant": slot, "X-Model-Version": model.version,
-               "X-Model-Name": model.name}
+               "X-Model-Name": model.name, "X-Request-Id": request_id}
     try:
         frame = model.prepare(parsed.frame)
         scores = await live.batcher.score(frame)
@@ -109,6 +133,7 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
     metrics.observe_scores(slot, model.version, values, config.decision_threshold, group)
     metrics.observe_request(slot, model.version, 200, time.perf_counter() - started, group,
                             model.form)
+    _after_answer(gateway, table.shadow, parsed, request_id, key, slot, model, values, group)
     if protocol == "v2":
         return JSONResponse(v2_response(model.name, model.version, values, parsed.request_id),
                             headers=headers)

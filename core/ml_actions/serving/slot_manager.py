@@ -1,9 +1,10 @@
-"""Admin operations on the slots: load, weight, promote, rollback, release, restore.
+"""Admin operations on the slots: load, weight, promote, rollback, release, shadow, restore.
 
 Everything here runs on the event loop thread, so operations are serialised without locks;
 only loading and warming a model runs in a worker thread. Each load carries a generation per
 slot: a rollback or a newer load bumps it, and a load that finishes for an old generation is
-discarded instead of swapped in. Every change is persisted before it is answered.
+discarded instead of swapped in. Every change is persisted before it is answered. The shadow's
+expiry (`shadow_until`) is a timer on the loop, re-armed from the state file on restart.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from ml_actions.errors import first_line
 from ml_actions.serving.batching import MicroBatcher
 from ml_actions.serving.gateway_metrics import GatewayMetrics
 from ml_actions.serving.model_loading import ServedModel
+from ml_actions.serving.model_warmup import load_and_warm
 from ml_actions.serving.slots import LiveModel, RoutingTable
 from ml_actions.serving.state_store import StateStore
-from ml_actions.serving_contract import SLOTS, SlotState, TargetState
+from ml_actions.serving_contract import SHADOW, SLOTS, SlotState, TargetState
 from ml_actions.timestamps import now_iso
 
 log = logging.getLogger("ml_actions.gateway")
@@ -50,6 +52,9 @@ class SlotManager:
         self.state = TargetState(slots={s: SlotState() for s in SLOTS})
         self._generation = dict.fromkeys(SLOTS, 0)
         self._tasks: set[asyncio.Task] = set()
+        self.shadow_executor = ThreadPoolExecutor(config.shadow_threads,
+                                                  thread_name_prefix="shadow")
+        self._expiry: asyncio.TimerHandle | None = None
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -64,8 +69,8 @@ class SlotManager:
     # -- loading ---------------------------------------------------------------------------
     def load(self, slot: str, uri: str, actor: str) -> SlotState:
         """Start loading `uri` into `slot` in the background; answer at once."""
-        if slot not in ("stable", "canary"):
-            raise AdminRefusal(f"slot must be stable or canary, got {slot!r}", 400)
+        if slot not in ("stable", "canary", SHADOW):
+            raise AdminRefusal(f"slot must be stable or canary (or shadow), got {slot!r}", 400)
         if not isinstance(uri, str) or not uri.strip():
             raise AdminRefusal("model_uri is required, e.g. models:/fraud_detector/3", 400)
         self._start_load(slot, uri.strip(), shift=True)
@@ -82,38 +87,15 @@ class SlotManager:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _warm(self, model: ServedModel) -> None:
-        frame = model.warmup_frame(self.config.warmup_rows)
-        if frame is None:
-            return
-        last: Exception | None = None
-        for _ in range(self.config.warmup_attempts):
-            try:
-                model.score(frame)  # the first call compiles/caches; later calls are fast
-                return
-            except Exception as err:  # noqa: BLE001 - a model may fail some calls; retry
-                last = err
-        raise RuntimeError(f"warm-up failed {self.config.warmup_attempts} times: {last}")
-
-    def _load_and_warm(self, uri: str) -> ServedModel:
-        started = time.monotonic()
-        log.info("loading %s", uri)
-        model = self.loader(uri)
-        loaded = time.monotonic()
-        try:
-            self._warm(model)
-        except BaseException:
-            model.release()
-            raise
-        log.info("%s loaded in %.1f s, warmed in %.1f s", uri, loaded - started,
-                 time.monotonic() - loaded)
-        return model
-
-    def _batcher(self, model: ServedModel) -> MicroBatcher:
+    def _batcher(self, model: ServedModel, slot: str) -> MicroBatcher:
         """A Spark form waits `max_batch_wait_ms` for company (a transform costs the same for
-        one row or a hundred); an ONNX form never waits and scores small requests inline."""
+        one row or a hundred); an ONNX form never waits and scores small requests inline.
+        The shadow runs on its own threads and never inline: it must not slow an answer."""
         fast = model.form == "onnx"
         wait = 0.0 if fast else self.config.max_batch_wait_ms / 1000.0
+        if slot == SHADOW:
+            return MicroBatcher(model.score, self.shadow_executor, self.config.max_batch_size,
+                                wait)
         return MicroBatcher(model.score, self.predict_executor, self.config.max_batch_size,
                             wait, self.metrics.batch_size.observe,
                             inline_rows=self.config.inline_rows if fast else 0)
@@ -121,7 +103,8 @@ class SlotManager:
     async def _load(self, slot: str, uri: str, generation: int, shift: bool) -> None:
         loop = asyncio.get_running_loop()
         try:
-            model = await loop.run_in_executor(self.load_executor, self._load_and_warm, uri)
+            model = await loop.run_in_executor(self.load_executor, load_and_warm,
+                                               self.loader, uri, self.config)
         except Exception as err:  # noqa: BLE001 - any failure leaves the old model serving
             reason = f"{type(err).__name__}: {first_line(err, 500)}" if str(err).strip() \
                 else type(err).__name__
@@ -135,7 +118,7 @@ class SlotManager:
         if generation != self._generation[slot]:  # cancelled by a rollback or a newer load
             model.release()
             return
-        live = LiveModel(model, self._batcher(model))
+        live = LiveModel(model, self._batcher(model, slot))
         old = self.table.get(slot)
         table = self.table.with_slot(slot, live)
         if shift and slot == "stable" and old is not None:
@@ -175,9 +158,10 @@ class SlotManager:
         self._retire(self.table.previous)
         old = self.state.slots
         self.state.slots = {"stable": old["canary"], "canary": SlotState(),
-                            "previous": old["stable"]}
+                            "previous": old["stable"], SHADOW: old[SHADOW]}
         self.state.canary_weight = 0.0
-        self._swap(RoutingTable(stable=canary, canary=None, previous=self.table.stable))
+        self._swap(replace(self.table, stable=canary, canary=None, previous=self.table.stable,
+                           canary_weight=0.0))
         self.store.record(self.state, actor, "promote", {"model_uri": canary.model.ref.uri})
 
     def rollback(self, actor: str) -> str:
@@ -218,6 +202,51 @@ class SlotManager:
         self._retire(old)
         self.store.record(self.state, actor, "release", {"slot": slot})
 
+    # -- shadow ------------------------------------------------------------------------------
+    def start_shadow(self, share: float, until: float | None, actor: str) -> None:
+        """Mirror `share` of the requests to the shadow slot's model until `until`."""
+        if self.state.slots[SHADOW].status not in ("ready", "loading"):
+            raise AdminRefusal("the shadow slot has no model; POST /admin/load with "
+                               "slot=shadow first")
+        self.state.shadow_share, self.state.shadow_until = share, until
+        self._schedule_expiry()
+        self.store.record(self.state, actor, "shadow", {"shadow_share": share,
+                                                        "shadow_until": until})
+
+    def stop_shadow(self, actor: str, action: str = "shadow-stopped") -> None:
+        """Stop mirroring and unload the shadow model."""
+        uri = self.state.slots[SHADOW].model_uri or self.state.slots[SHADOW].requested_uri
+        self._generation[SHADOW] += 1
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self.state.slots[SHADOW] = SlotState()
+        self.state.shadow_share, self.state.shadow_until = 0.0, None
+        old = self.table.shadow
+        self._swap(replace(self.table, shadow=None))
+        self._retire(old)
+        self.store.record(self.state, actor, action, {"slot": SHADOW, "model_uri": uri})
+
+    @staticmethod
+    def _shadow_alive(until: float | None) -> bool:
+        return until is None or until > time.time()
+
+    def _schedule_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        until = self.state.shadow_until
+        if until is not None:
+            self._expiry = asyncio.get_running_loop().call_later(
+                max(0.0, until - time.time()), self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        if self.state.shadow_until is not None and not self._shadow_alive(
+                self.state.shadow_until):
+            log.info("shadow expired (until %.0f): unloading it", self.state.shadow_until)
+            self.stop_shadow("gateway", "shadow-expired")
+
     # -- lifecycle -------------------------------------------------------------------------
     def restore(self) -> None:
         """Load what the state file says each slot served, with the same weight."""
@@ -228,7 +257,14 @@ class SlotManager:
         self.state.canary_weight = saved.canary_weight
         self.state.updated_at, self.state.updated_by = saved.updated_at, saved.updated_by
         self._swap(replace(self.table, canary_weight=saved.canary_weight))
-        for slot in ("stable", "canary", "previous"):
+        restore_shadow = self._shadow_alive(saved.shadow_until)
+        if restore_shadow:
+            self.state.shadow_share, self.state.shadow_until = (saved.shadow_share,
+                                                                saved.shadow_until)
+            self._schedule_expiry()
+        for slot in ("stable", "canary", "previous", SHADOW):
+            if slot == SHADOW and not restore_shadow:
+                continue
             saved_slot = saved.slot(slot)
             uri = saved_slot.model_uri
             if slot != "previous" and not uri and saved_slot.status in ("loading", "failed"):
@@ -248,4 +284,7 @@ class SlotManager:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
         self.load_executor.shutdown(wait=False, cancel_futures=True)
+        self.shadow_executor.shutdown(wait=False, cancel_futures=True)

@@ -35,6 +35,7 @@ class RoutingTable:
     stable: LiveModel | None = None
     canary: LiveModel | None = None
     previous: LiveModel | None = None
+    shadow: LiveModel | None = None  # takes no traffic: scores mirrored requests
     canary_weight: float = 0.0
 
     @property
@@ -62,5 +63,5 @@ class RoutingTable:
 
     def models(self) -> dict[str, tuple[str, str, str]]:
         return {slot: (live.model.name, live.model.version, live.model.form)
-                for slot in ("stable", "canary", "previous")
+                for slot in ("stable", "canary", "previous", "shadow")
                 if (live := self.get(slot)) is not None}

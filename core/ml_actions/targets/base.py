@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ml_actions.serving_contract import SLOTS, SlotState, TargetState
+from ml_actions.serving_contract import SHADOW, SLOTS, SlotState, TargetState
 
-__all__ = ["SLOTS", "DeploymentTarget", "SlotState", "TargetState"]
+__all__ = ["SHADOW", "SLOTS", "DeploymentTarget", "SlotState", "TargetState"]
 
 
 class DeploymentTarget(ABC):
@@ -37,6 +37,19 @@ class DeploymentTarget(ABC):
         """Canary weight 0 and unload it, or, with no canary, `previous` back to stable."""
 
     # -- optional capabilities: a target without them says so, and callers skip them ------
+    supports_shadow: bool = False
+
+    def start_shadow(self, model_uri: str, share: float = 1.0, until: float | None = None,
+                     timeout: float = 300) -> None:
+        """Load `model_uri` into the shadow slot, wait until it is warm, then mirror `share`
+        (0-1] of the requests to it, off the response path, until `until` (epoch seconds;
+        None = until `stop_shadow`). The target unloads an expired shadow by itself."""
+        raise NotImplementedError(f"{type(self).__name__} has no shadow slot")
+
+    def stop_shadow(self) -> None:
+        """Stop mirroring and unload the shadow model."""
+        raise NotImplementedError(f"{type(self).__name__} has no shadow slot")
+
     exports_rollout_metrics: bool = False
 
     def publish_rollout_metrics(self, status: str, weight: float | None,  # noqa: B027

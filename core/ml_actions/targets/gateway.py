@@ -19,7 +19,7 @@ import httpx
 from ml_actions.errors import InfrastructureError, InputError
 from ml_actions.redaction import redact
 from ml_actions.serving_contract import ADMIN_TOKEN_ENV as TOKEN_ENV
-from ml_actions.serving_contract import SlotState, TargetState
+from ml_actions.serving_contract import SHADOW, SlotState, TargetState
 from ml_actions.targets.base import DeploymentTarget
 
 
@@ -62,7 +62,7 @@ class GatewayTarget(DeploymentTarget):
 
     # -- plumbing --------------------------------------------------------------------------
     def _request(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
-        idempotent = method in ("GET", "PUT")
+        idempotent = method in ("GET", "PUT", "DELETE")
         attempt = 0
         while True:
             try:
@@ -118,6 +118,23 @@ class GatewayTarget(DeploymentTarget):
 
     def rollback(self) -> None:
         self._request("POST", "/admin/rollback")
+
+    supports_shadow = True
+
+    def start_shadow(self, model_uri: str, share: float = 1.0, until: float | None = None,
+                     timeout: float = 300) -> None:
+        if isinstance(share, bool) or not isinstance(share, (int, float)) \
+                or not 0 < share <= 1:
+            raise InputError(f"shadow share must be in (0, 1], got {share!r}; e.g. 1.0 mirrors "
+                             "every request, 0.2 a fifth of them")
+        loaded = self.load(SHADOW, model_uri, wait=True, timeout=timeout)
+        if loaded.status != "ready":
+            raise InfrastructureError(f"{model_uri} did not load into the shadow slot: "
+                                      f"{loaded.error or loaded.status}")
+        self._request("POST", "/admin/shadow", {"share": float(share), "until": until})
+
+    def stop_shadow(self) -> None:
+        self._request("DELETE", "/admin/shadow")
 
     # -- optional capabilities the gateway has ----------------------------------------------
     exports_rollout_metrics = True

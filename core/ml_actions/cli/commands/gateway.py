@@ -1,13 +1,15 @@
 """`ml-actions gateway serve`: run the embedded serving gateway in the foreground.
 
 Thin: read inputs and config, build the app, hand it to uvicorn. uvicorn drains in-flight
-requests on SIGTERM for `gateway.drain_timeout_seconds` before it closes connections.
+requests on SIGTERM for `gateway.drain_timeout_seconds` before it closes connections; then
+the app lets mirrored shadow requests finish and flushes the prediction log.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ml_actions.cli.declarations import (
@@ -38,6 +40,9 @@ def serve(inputs: Inputs, runner: ActionsRunner) -> int:
     if not 0 < inputs.port < 65536:
         raise InputError(f"--port must be in 1-65535, got {inputs.port}")
     config = load_config(inputs.config, inputs.environment)
+    if inputs.prediction_log:
+        config.serving.prediction_log = replace(config.serving.prediction_log,
+                                                path=inputs.prediction_log)
     state_dir = Path(inputs.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=getattr(logging, inputs.log_level.upper(), logging.INFO),
@@ -45,7 +50,7 @@ def serve(inputs: Inputs, runner: ActionsRunner) -> int:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     loader = registry_loader(inputs.tracking_uri, state_dir / "model-cache", config.spark,
                              prefer_onnx=config.gateway.serve_onnx)
-    app = create_app(config.gateway, state_dir, token.strip(), loader)
+    app = create_app(config.gateway, state_dir, token.strip(), loader, config.serving)
     uvicorn.run(app, host=inputs.host, port=inputs.port, log_level=inputs.log_level.lower(),
                 access_log=False, lifespan="on",
                 timeout_keep_alive=int(config.gateway.keep_alive_seconds),
@@ -64,7 +69,11 @@ COMMANDS = [
             Option("state-dir", "folder for the durable slot/weight state",
                    default=".ml-actions/gateway", action_input=False),
             tracking_uri_option(action_input=False),
-            Option("config", "ml-actions.yaml (gateway: section)", action_input=False),
+            Option("config", "ml-actions.yaml (gateway: and serving: sections)",
+                   action_input=False),
+            Option("prediction-log", "folder or pyarrow URI for the prediction log's Parquet "
+                   "files (overrides serving.prediction_log.path; unset: no log)",
+                   action_input=False),
             environment_option(action_input=False),
             Option("log-level", "debug | info | warning", default="info", action_input=False),
         ),
