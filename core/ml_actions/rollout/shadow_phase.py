@@ -68,6 +68,11 @@ class ShadowPhase:
         self.log(f"shadow: loading {candidate.uri} to score {canary.shadow_share:.0%} of the "
                  f"requests mirrored from v{state.stable_version} for {duration:g} s")
         self.publish("progressing", 0.0, [])
+        if not getattr(self.target, "supports_shadow", False):
+            step.verdict = "aborted"
+            raise StepOutcome("abort", f"canary.shadow is {canary.shadow} but the target "
+                                       f"({type(self.target).__name__}) has no shadow slot; "
+                                       "deploy through the ml-actions gateway or pass --shadow 0s")
         until = (time.time() + canary.warmup_seconds + duration + timeout
                  + cfg.seconds("hold_timeout") + 60.0)
         try:
