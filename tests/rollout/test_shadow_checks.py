@@ -151,3 +151,20 @@ def test_no_shadow_traffic_is_inconclusive_not_a_pass():
         ShadowSample("2", 0.0, 10.0), SlotSample("stable", "1", 0.0, 10.0))
     assert {c.verdict for c in checks} == {"inconclusive"}
     assert all(c.message for c in checks)
+
+
+def test_the_phase_states_how_long_a_borderline_candidate_needs():
+    from ml_actions.rollout.shadow_phase import ShadowPhase
+
+    cfg = config("2m")
+    analysis = ShadowAnalysis(None, cfg.analysis, STAGES)
+    phase = ShadowPhase(cfg, None, analysis, None, None, None, request_rate=50.0)
+    pairs, seconds = phase.planned_seconds()
+    assert seconds == pytest.approx(pairs / 50.0)
+    # the plan is where a flip rate of min_effect fails with the configured power
+    rng = np.random.default_rng(18)
+    flips = rng.binomial(pairs, cfg.analysis.checks.shadow_flips.min_effect, 200)
+    failed = [flip_rate({"0": float(k)}, {"0": float(pairs)}, 0.005, 0.015, analysis.alpha,
+                        cfg.analysis.power, 3).verdict == "fail" for k in flips]
+    assert np.mean(failed) >= cfg.analysis.power - 0.08
+    assert ShadowPhase(cfg, None, analysis, None, None, None).planned_seconds()[1] is None

@@ -51,10 +51,11 @@ class Rollout:
         self._saved: dict[str, str] = {}
         stages = len(config.canary.steps) + 1 + (config.canary.shadow_seconds > 0)
         analysis.plan_stages(stages)
-        self.shadow = ShadowPhase(config, target, ShadowAnalysis(analysis.reader,
-                                  config.analysis, stages), self.save, self.publish, self.log)
         self.budget = check_budget(config.canary, config.analysis,
                                    service_rate(config.analysis, analysis.reader), analysis.alpha)
+        self.shadow = ShadowPhase(config, target, ShadowAnalysis(analysis.reader,
+                                  config.analysis, stages), self.save, self.publish, self.log,
+                                  self.budget.request_rate)
 
     # -- durable state ----------------------------------------------------------------------
     def save(self, version: str, state: RolloutState) -> None:

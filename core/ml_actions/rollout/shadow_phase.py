@@ -29,6 +29,7 @@ from ml_actions import cancellation
 from ml_actions.config.settings import Config
 from ml_actions.errors import MlActionsError
 from ml_actions.registry import ModelVersionRef
+from ml_actions.rollout.analysis.difference_test import exact_planned_sample
 from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
@@ -51,9 +52,21 @@ class ShadowPhase:
 
     def __init__(self, config: Config, target: DeploymentTarget, analysis: ShadowAnalysis,
                  save: Callable[[str, RolloutState], None],
-                 publish: Callable[[str, float, list], None], log: Callable[[str], None]):
+                 publish: Callable[[str, float, list], None], log: Callable[[str], None],
+                 request_rate: float = 0.0):
         self.config, self.target, self.analysis = config, target, analysis
         self.save, self.publish, self.log = save, publish, log
+        self.request_rate = request_rate  # the service's requests/s (the budget's)
+
+    def planned_seconds(self) -> tuple[int | None, float | None]:
+        """Pairs at which a `min_effect` flip rate in one direction fails with `power`, and
+        the seconds to mirror them at the service's rate: a healthy candidate with rare flips
+        passes sooner (its interval rules `min_effect` out), a borderline one needs this."""
+        flips, alpha = self.config.analysis.checks.shadow_flips, self.analysis.alpha
+        pairs = exact_planned_sample(0.0, flips.max_rate, flips.min_effect, alpha,
+                                     self.config.analysis.power)
+        mirrored = self.request_rate * self.config.canary.shadow_share
+        return pairs, (pairs / mirrored if pairs and mirrored > 0 else None)
 
     def run(self, candidate: ModelVersionRef, state: RolloutState,
             result: RolloutResult) -> None:
@@ -67,6 +80,13 @@ class ShadowPhase:
         result.steps.append(step)
         self.log(f"shadow: loading {candidate.uri} to score {canary.shadow_share:.0%} of the "
                  f"requests mirrored from v{state.stable_version} for {duration:g} s")
+        pairs, seconds = self.planned_seconds()
+        if seconds is not None:
+            self.log(f"shadow: the flip checks plan for {pairs} pairs, about {seconds:.0f} s at "
+                     f"{self.request_rate:.3g} requests/s x {canary.shadow_share:g} mirrored"
+                     + ("" if seconds <= duration else
+                        f"; longer than the {duration:g} s phase, which may extend up to "
+                        "analysis.inconclusive_timeout for a candidate near max_rate"))
         self.publish("progressing", 0.0, [])
         if not getattr(self.target, "supports_shadow", False):
             step.verdict = "aborted"
