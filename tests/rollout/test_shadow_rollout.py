@@ -149,3 +149,33 @@ def test_resume_skips_a_passed_shadow_phase_and_repeats_an_interrupted_one():
     assert not wanted(config, RolloutState(phase="shadow", shadow_verdict="passed"))
     assert not wanted(config, RolloutState(phase="step"))
     assert not wanted(fast_config(), RolloutState(phase="loading"))
+
+
+class KilledAfterShadow(ShadowedTarget):
+    """The runner 'dies' when the first step would move traffic, after the shadow passed."""
+
+    crash = True
+
+    def set_canary_weight(self, weight):
+        if KilledAfterShadow.crash:
+            KilledAfterShadow.crash = False
+            raise SystemExit("runner killed")
+        super().set_canary_weight(weight)
+
+
+def test_resume_after_a_passed_shadow_phase_does_not_repeat_it(sim, sim_prometheus,
+                                                               tracking_uri):
+    d = deploy(sim, sim_prometheus, tracking_uri, target_cls=KilledAfterShadow)
+    try:
+        with pytest.raises(SystemExit):
+            d.run()
+        tags = d.tags()
+        assert tags["rollout.status"] == "running" and tags["rollout.shadow_verdict"] == "passed"
+        d.target.calls.clear()
+        result = d.run(resume=True)
+    finally:
+        d.target.close()
+    assert result.result == "promoted", (result.reason, d.lines)
+    assert [s.phase for s in result.steps] == ["step", "step", "step", "bake"]
+    assert not any(c.startswith("start_shadow models:/" + d.name + "/" + d.v2)
+                   for c in d.target.calls)

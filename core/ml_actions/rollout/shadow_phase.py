@@ -100,6 +100,7 @@ class ShadowPhase:
                                      timeout=canary.warmup_seconds)
         except MlActionsError as err:
             step.verdict = "aborted"
+            self._stop_shadow()  # it may have loaded before mirroring failed to start
             raise StepOutcome("abort", f"the shadow slot did not start: {err}") from err
         try:
             self._judge(candidate, state, result, step, duration, timeout)
