@@ -2,11 +2,10 @@
 
 Starts a real MLflow server and a real gateway subprocess; a load generator runs in a separate
 process (open loop: requests are sent on a fixed schedule whatever the answers' latency).
-Prints two tables: the gateway with scikit-learn and Spark models (swaps, rollback), and the
-template's GBT and LR served through their Spark form, their ONNX form and `mlflow models
-serve` (bench/serving_forms.py).
-Usage: .venv/bin/python bench/gateway_bench.py [--quick] [--only base|forms]
-"""
+Prints three tables: the gateway with scikit-learn and Spark models (swaps, rollback), the
+template's GBT and LR in their Spark and ONNX forms and `mlflow models serve` (serving_forms.py),
+and what the prediction log and a shadow model cost (gateway_evidence.py).
+Usage: .venv/bin/python bench/gateway_bench.py [--quick] [--only base|forms|evidence]"""
 
 from __future__ import annotations
 
@@ -183,8 +182,9 @@ def rollback_latency(url: str, target, uri_v2: str, payloads: list[dict],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
-    parser.add_argument("--only", choices=("base", "forms"), default=None,
-                        help="only the first table (base) or only the ONNX one (forms)")
+    parser.add_argument("--only", choices=("base", "forms", "evidence"), default=None,
+                        help="only the first table (base), the ONNX one (forms), or the "
+                             "prediction log / shadow costs (evidence)")
     args = parser.parse_args()
     seconds = 3.0 if args.quick else 10.0
     swap_total = 2000 if args.quick else 20000
@@ -202,16 +202,20 @@ def main() -> None:
     mlflow_server = start_mlflow_server(work / "mlflow")
     gateway = None
     table: list[tuple[str, str]] = []
-    forms: list[tuple[str, str]] = []
+    forms, evidence = [], []  # (measure, value) rows, like `table`
     try:
         uri = mlflow_server.url
-        if args.only != "base":
+        if args.only in (None, "forms"):
             from bench.serving_forms import compare_forms
 
             forms = compare_forms(work, uri, get_spark(app_name="gateway-bench"), seconds,
                                   (200.0, 1000.0, 2000.0), run_rate, TOKEN)
-        if args.only == "forms":
-            return print_tables(table, forms)
+        if args.only in (None, "evidence"):
+            from bench.gateway_evidence import compare_evidence_costs
+            evidence = compare_evidence_costs(work, uri, seconds, run_rate, LoadGenerator, TOKEN,
+                                              total=1000 if args.quick else 5000)
+        if args.only in ("forms", "evidence"):
+            return print_tables(table, forms, evidence)
         v1 = model_zoo.register_sklearn(uri, "bench_sklearn", seed=0)
         v2 = model_zoo.register_sklearn(uri, "bench_sklearn", seed=1, c=0.1)
         spark = get_spark(app_name="gateway-bench")
@@ -277,7 +281,7 @@ def main() -> None:
         if gateway is not None:
             gateway.stop()
         mlflow_server.stop()
-    print_tables(table, forms)
+    print_tables(table, forms, evidence)
 
 
 def print_tables(*tables: list[tuple[str, str]]) -> None:

@@ -89,6 +89,17 @@ def _register_pyfunc(tracking_uri: str, name: str, python_model) -> str:
         signature=signature, pip_requirements=PIP))
 
 
+def register_needing_column(tracking_uri: str, name: str, column: str) -> str:
+    """The raising model whose signature also requires `column`: it refuses requests without
+    it on its input contract (a shadow that was trained on a feature the champion lacks)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    data = fraud_frame(20).assign(**{column: 1.0})
+    signature = infer_signature(data[[*FEATURES, column]], np.zeros(len(data)))
+    return _register(name, lambda: mlflow.pyfunc.log_model(
+        name="model", python_model=RaisingModel(), registered_model_name=name,
+        signature=signature, pip_requirements=PIP))
+
+
 def register_raising(tracking_uri: str, name: str) -> str:
     return _register_pyfunc(tracking_uri, name, RaisingModel())
 

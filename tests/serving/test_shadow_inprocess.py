@@ -220,3 +220,28 @@ def test_expiry_unloads_the_shadow_and_restart_honours_until(tmp_path, loader, g
         state = client.get("/admin/state", headers=AUTH).json()
         assert state["slots"]["shadow"]["status"] == "empty"
         assert state["shadow_share"] == 0.0
+        restored = [h for h in state["history"] if h["action"] == "restore"][-1]
+        assert restored["shadow_expired"] == uri(gw_models["raising"])
+
+
+def test_a_shadow_that_refuses_the_input_is_counted_as_rejected(tmp_path, loader, gw_models,
+                                                                tracking_uri):
+    from tests.serving import model_zoo
+
+    needs_device = model_zoo.register_needing_column(tracking_uri, MODEL, "DEVICE_SCORE")
+    log_dir = tmp_path / "log"
+    with make_client(tmp_path / "state", loader, log_dir=log_dir) as client:
+        load(client, "stable", gw_models["v1"])
+        load(client, "shadow", needs_device)
+        client.post("/admin/shadow", json={"share": 1.0}, headers=AUTH)
+        plain = client.post("/invocations", json=split_payload(rows(2)),
+                            headers={"X-Request-Id": "plain"})
+        with_column = client.post("/invocations", headers={"X-Request-Id": "with"},
+                                  json=split_payload(rows(2).assign(DEVICE_SCORE=0.5)))
+        assert plain.status_code == with_column.status_code == 200
+        assert wait_until(lambda: shadow_requests(client) == 2)
+        assert shadow_requests(client, outcome="rejected") == 1
+        assert shadow_requests(client, outcome="scored") == 1
+    log = ds.dataset(log_dir, partitioning="hive").to_table().to_pandas()
+    assert log[log.request_id == "plain"].shadow_score.isna().all()
+    assert log[log.request_id == "with"].shadow_score.notna().all()

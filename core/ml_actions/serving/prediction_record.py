@@ -54,10 +54,18 @@ class PredictionEntry:
         return len(self.scores)
 
 
+def _is_null(value: Any) -> bool:
+    """None, NaN and pandas' NA (whose comparison cannot be made a bool) are null."""
+    try:
+        return value is None or bool(value != value)
+    except (TypeError, ValueError):
+        return True
+
+
 def _strings(values: Any, rows: int) -> list[str | None]:
     if values is None:
         return [None] * rows
-    return [None if v is None or v != v else str(v) for v in list(values)]  # NaN is null
+    return [None if _is_null(v) else str(v) for v in list(values)]
 
 
 def _floats(values: Any, rows: int) -> pa.Array:

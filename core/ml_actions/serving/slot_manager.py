@@ -95,7 +95,7 @@ class SlotManager:
         wait = 0.0 if fast else self.config.max_batch_wait_ms / 1000.0
         if slot == SHADOW:
             return MicroBatcher(model.score, self.shadow_executor, self.config.max_batch_size,
-                                wait)
+                                self.config.shadow_batch_wait_ms / 1000.0)
         return MicroBatcher(model.score, self.predict_executor, self.config.max_batch_size,
                             wait, self.metrics.batch_size.observe,
                             inline_rows=self.config.inline_rows if fast else 0)
@@ -271,7 +271,8 @@ class SlotManager:
                 uri = saved_slot.requested_uri  # it was on its way in when we stopped
             if uri:
                 self._start_load(slot, uri, shift=False)
-        self.store.record(self.state, "gateway", "restore", {})
+        expired = {} if restore_shadow else {"shadow_expired": saved.slot(SHADOW).model_uri}
+        self.store.record(self.state, "gateway", "restore", expired)
 
     def _retire(self, live: LiveModel | None) -> None:
         if live is not None:
