@@ -34,9 +34,9 @@ def outcomes(scenario: ShadowScenario, cfg, runs: int, seed: int, stages: int = 
 
 def test_alpha_is_split_over_stages_and_the_shadow_comparisons():
     cfg = config()
-    assert shadow_comparisons(cfg.analysis) == 9
+    assert shadow_comparisons(cfg.analysis) == 8
     analysis = ShadowAnalysis(None, cfg.analysis, STAGES)
-    assert analysis.alpha == pytest.approx(0.01 / (STAGES * 9))
+    assert analysis.alpha == pytest.approx(0.01 / (STAGES * 8))
     off = config()
     off.analysis.checks.shadow_health.enabled = False
     assert shadow_comparisons(off.analysis) == 4

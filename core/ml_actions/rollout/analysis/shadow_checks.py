@@ -9,10 +9,12 @@ One look reads the shadow counters since the phase began (`shadow_sample`) and t
 - `shadow_score_diff`: the mean paired score difference (`paired_tests.mean_difference`);
 - `shadow_errors`: the candidate's own errors and input rejections against the primary's
   error rate (the canary's `success_rate` test and bounds);
-- `shadow_latency_pNN`: the share of shadow scoring times above the primary's latency
-  quantile (the canary's `latency` test and bounds; the shadow's time is scoring only, the
-  primary's is the whole request, so this is lenient: it catches a model that is slow at
-  scoring, never the HTTP overhead);
+- `shadow_latency_pNN`: the share of the shadow's times (`ml_gateway_shadow_duration_seconds`)
+  above `latency.max_seconds`, which fails when surely above `1 - latency.quantile` (the
+  canary's absolute latency bound). Not relative to the primary: the gateway times the shadow
+  off the response path, including the wait for company in its batch
+  (`gateway.shadow_batch_wait_ms`), so its times are not comparable with the primary's request
+  latency; a relative slowdown is the 5 % step's `latency` check, on the response path;
 - `shadow_dropped`: the share of mirrored requests dropped because the shadow queue was full
   (a watcher: it fails a shadow that surely cannot keep up, never blocks a pass).
 
@@ -29,9 +31,10 @@ import time
 
 from ml_actions.config.rollout import AnalysisConfig
 from ml_actions.rollout.analysis import builtin_checks as builtin
-from ml_actions.rollout.analysis.difference_test import Judgement
+from ml_actions.rollout.analysis.difference_test import Bounds, Judgement, judge
 from ml_actions.rollout.analysis.evidence import AnalysisCheck, Evaluation, combine
 from ml_actions.rollout.analysis.grouped_rates import grouped_rate
+from ml_actions.rollout.analysis.histogram_quantile import bound_at_or_above
 from ml_actions.rollout.analysis.paired_tests import flip_rate, mean_difference
 from ml_actions.rollout.analysis.prometheus_reader import QueryError, SlotSample
 from ml_actions.rollout.analysis.sequential import confidence_sequence, rate_above
@@ -46,7 +49,7 @@ def shadow_comparisons(config: AnalysisConfig) -> int:
     """How many always-valid comparisons one shadow look makes (each gets its alpha share)."""
     checks = config.checks
     return max(1, 3 * checks.shadow_flips.enabled + checks.shadow_score_diff.enabled
-               + 5 * checks.shadow_health.enabled)
+               + 4 * checks.shadow_health.enabled)
 
 
 def _filled(name: str, result: Judgement, value: float | None, threshold: float,
@@ -98,11 +101,7 @@ class ShadowAnalysis:
             errors = builtin.success_rate(as_slot, primary, cfg.success_rate, plan)
             errors.name = "shadow_errors"
             errors.message = errors.message.replace("canary", "shadow")
-            latency = builtin.latency_tail(as_slot, primary, cfg.latency, plan)
-            latency.name = "shadow_" + latency.name
-            latency.message = latency.message.replace("canary", "shadow")
-            latency.query = shadow.queries.get("duration", "")
-            out += [errors, latency, self.dropped_check(shadow)]
+            out += [errors, self.latency_check(shadow), self.dropped_check(shadow)]
         return out
 
     def flip_checks(self, shadow: ShadowSample) -> list[AnalysisCheck]:
@@ -138,6 +137,26 @@ class ShadowAnalysis:
         check.message = f"mean paired difference over {int(n)} rows; {result.reason}"
         return check
 
+    def latency_check(self, shadow: ShadowSample) -> AnalysisCheck:
+        cfg, plan = self.config.checks.latency, self.plan
+        name = f"shadow_latency_p{cfg.quantile * 100:g}"
+        hist = shadow.duration
+        check = AnalysisCheck(name, "inconclusive", None, 1 - cfg.quantile, "<=", None, None,
+                              query=shadow.queries.get("duration", ""))
+        if not hist.groups or not hist.count:
+            check.message = "no shadow timings yet"
+            return check
+        limit = bound_at_or_above(cfg.max_seconds, hist.bounds)
+        own = grouped_rate(hist.above(limit), hist.totals())
+        result = judge(own, builtin.constant(1 - cfg.quantile), Bounds(0.0, cfg.min_effect),
+                       plan.alpha, plan.power, plan.min_events, own.events, exact=True)
+        check = _filled(name, result, own.value, 1 - cfg.quantile, "<=",
+                        f"share of shadow times above max_seconds {limit:g} s, minus "
+                        f"{1 - cfg.quantile:.4g}", check.query)
+        check.message = (f"{int(own.events)} of {int(own.trials)} shadow requests took longer "
+                         f"than {limit:g} s (latency.max_seconds); {result.reason}")
+        return check
+
     def dropped_check(self, shadow: ShadowSample) -> AnalysisCheck:
         limit = self.config.checks.shadow_health.max_dropped_share
         dropped, mirrored = shadow.outcomes.get("dropped", 0.0), float(shadow.n_mirrored)
@@ -163,13 +182,12 @@ class ShadowAnalysis:
 
     @staticmethod
     def as_slot(shadow: ShadowSample) -> SlotSample:
-        """The shadow's own outcomes and scoring times in the shape the canary checks read."""
+        """The shadow's own outcomes in the shape the canary's `success_rate` check reads."""
         judged = sum(shadow.outcomes.get(o, 0.0) for o in ("scored", "error", "rejected"))
         errors = shadow.outcomes.get("error", 0.0) + shadow.outcomes.get("rejected", 0.0)
         sample = SlotSample("shadow", shadow.model_version, shadow.since, shadow.at,
                             requests={"": judged} if judged else {},
                             model_errors={"": errors} if judged else {},
                             latency=shadow.duration)
-        sample.queries = {"requests": shadow.queries.get("outcomes", ""),
-                          "latency": shadow.queries.get("duration", "")}
+        sample.queries = {"requests": shadow.queries.get("outcomes", "")}
         return sample
