@@ -39,6 +39,24 @@ class CanaryModel(mlflow.pyfunc.PythonModel):
         return pd.Series(u ** self.power)
 
 
+class FlippingModel(CanaryModel):
+    """The champion's scores, except that `flip_share` of all rows (chosen by a second hash of
+    the row) that the champion calls legit are scored above 0.5: a candidate that flips that
+    share of decisions legit -> fraud at the gateway's default threshold."""
+
+    def __init__(self, flip_share: float, power: float = 7.0):
+        super().__init__(power)
+        self.flip_share = flip_share
+
+    def predict(self, context, model_input, params=None):
+        scores = super().predict(context, model_input, params).to_numpy()
+        amounts = model_input["TX_AMOUNT"].to_numpy(dtype="float64")
+        w = np.modf(np.abs(amounts) * 3.17 + model_input["TX_HOUR"].to_numpy() * 0.71)[0]
+        legit_share = 0.5 ** (1.0 / self.power)  # P(u ** power < 0.5)
+        flip = (scores < 0.5) & (w < self.flip_share / legit_share)
+        return pd.Series(np.where(flip, 0.5 + 0.5 * scores + 1e-6, scores))
+
+
 def request_rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({
         "CUSTOMER_ID": rng.integers(0, 100_000, n),

@@ -164,12 +164,58 @@ class CustomCheck:
 
 
 @dataclass
+class ShadowFlipsCheck:
+    """Shadow phase: decisions the candidate would flip on the same requests, per direction.
+
+    A pair is (primary decision, shadow decision) on one request. Fails when the share of
+    requests flipped legit->fraud, or fraud->legit, is surely above `max_rate` (or both
+    together surely above `2 * max_rate`); passes once flip rates of `min_effect` per
+    direction (`2 * min_effect` together) are ruled out."""
+
+    enabled: bool = True
+    max_rate: float = field(default=0.005, metadata={"range": (0, 1)})
+    min_effect: float = field(default=0.015, metadata={"range": (0.0001, 1)})
+
+    def __post_init__(self) -> None:
+        if self.min_effect <= self.max_rate:
+            raise ValueError(f"min_effect ({self.min_effect}) must exceed max_rate "
+                             f"({self.max_rate}): a pass must rule out more than a fail needs")
+
+
+@dataclass
+class ShadowScoreDiffCheck:
+    """Shadow phase: the mean paired score difference d = shadow score - primary score.
+
+    Fails when |mean d| is surely above `tolerance`; passes once |mean d| >= `min_effect` is
+    ruled out. Never judged on fewer than `min_pairs` pairs."""
+
+    enabled: bool = True
+    tolerance: float = field(default=0.05, metadata={"range": (0, 1)})
+    min_effect: float = field(default=0.1, metadata={"range": (0.001, 1)})
+    min_pairs: int = field(default=100, metadata={"range": (1, None)})
+
+
+@dataclass
+class ShadowHealthCheck:
+    """Shadow phase: the candidate's own errors (`error` + `rejected` outcomes) and its
+    scoring-time tail, judged with `success_rate` and `latency`'s bounds against the primary;
+    and the share of mirrored requests dropped because the shadow queue was full, which
+    fails when surely above `max_dropped_share` (a shadow that cannot keep up)."""
+
+    enabled: bool = True
+    max_dropped_share: float = field(default=0.2, metadata={"range": (0, 1)})
+
+
+@dataclass
 class BuiltinChecks:
     success_rate: SuccessRateCheck = field(default_factory=SuccessRateCheck)
     latency: LatencyCheck = field(default_factory=LatencyCheck)
     score_shift: ScoreShiftCheck = field(default_factory=ScoreShiftCheck)
     decision_rate: DecisionRateCheck = field(default_factory=DecisionRateCheck)
     sample_ratio: SampleRatioCheck = field(default_factory=SampleRatioCheck)
+    shadow_flips: ShadowFlipsCheck = field(default_factory=ShadowFlipsCheck)
+    shadow_score_diff: ShadowScoreDiffCheck = field(default_factory=ShadowScoreDiffCheck)
+    shadow_health: ShadowHealthCheck = field(default_factory=ShadowHealthCheck)
 
 
 @dataclass

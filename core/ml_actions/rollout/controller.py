@@ -1,8 +1,10 @@
 """The canary rollout: a small state machine whose state lives in MLflow version tags.
 
-load candidate into the canary slot -> for each step: set the weight, look at the evidence
+[shadow phase: the candidate scores mirrored requests, `shadow_phase`] -> load candidate into
+the canary slot -> for each step: set the weight, look at the evidence
 every `analysis.interval`, and let `step_policy.decide` say pass, continue, roll back, abort or
-give up -> bake at 100 % -> promote (target, then `champion` / `previous-champion` aliases).
+give up -> bake at 100 % -> promote (target, then `champion` / `previous-champion` aliases) -> the
+previous champion shadow-scores for the guard period (`guard_period`).
 A failure rolls back (traffic first, then registry); a sample-ratio mismatch aborts; a step
 still inconclusive past its timeout ends the rollout `inconclusive` (canary removed, champion
 untouched); Prometheus errors fail safe (roll back, or hold for `hold_timeout`). Every
@@ -22,10 +24,13 @@ from ml_actions.registry import ModelVersionRef, Registry
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.analysis.prometheus_reader import QueryError
+from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
 from ml_actions.rollout.budget import check_budget
+from ml_actions.rollout.guard_period import start_guard_period
 from ml_actions.rollout.preflight import service_rate
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
+from ml_actions.rollout.shadow_phase import ShadowPhase, wanted
 from ml_actions.rollout.state import RolloutState, decision_digest
 from ml_actions.rollout.step_policy import StepClock, decide
 from ml_actions.targets.base import DeploymentTarget
@@ -44,9 +49,13 @@ class Rollout:
         self.analysis, self.model_name, self.log = analysis, model_name, log
         self.publish = publish or (lambda status, weight, checks: None)
         self._saved: dict[str, str] = {}
-        analysis.plan_stages(len(config.canary.steps) + 1)
+        stages = len(config.canary.steps) + 1 + (config.canary.shadow_seconds > 0)
+        analysis.plan_stages(stages)
         self.budget = check_budget(config.canary, config.analysis,
                                    service_rate(config.analysis, analysis.reader), analysis.alpha)
+        self.shadow = ShadowPhase(config, target, ShadowAnalysis(analysis.reader,
+                                  config.analysis, stages), self.save, self.publish, self.log,
+                                  self.budget.request_rate)
 
     # -- durable state ----------------------------------------------------------------------
     def save(self, version: str, state: RolloutState) -> None:
@@ -70,6 +79,8 @@ class Rollout:
         self.registry.set_alias(self.model_name, self.config.registry.canary_alias,
                                 candidate.version)
         try:
+            if wanted(self.config, state):
+                self.shadow.run(candidate, state, result)
             self._load(candidate, state, resumed)
             phase = state.phase
             if phase not in ("bake", "promoting"):
@@ -281,3 +292,7 @@ class Rollout:
         result.result, result.final_weight = "promoted", 100.0
         result.reason = f"every step passed; v{candidate.version} is now @{aliases.champion_alias}"
         self.log(result.reason)
+        result.guard_period = start_guard_period(self.config, self.registry, self.target,
+                                                 self.model_name, candidate.version, old)
+        if result.guard_period and result.guard_period.warning:
+            result.warnings.append(result.guard_period.warning)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.budget import Budget
+from ml_actions.rollout.guard_period import GuardPeriod
 from ml_actions.rollout.rollback import RollbackResult
 
 
@@ -19,7 +20,7 @@ class RolloutStep:
 
     index: int
     weight: float
-    phase: str  # step | bake
+    phase: str  # shadow (weight 0, the candidate scores mirrored requests) | step | bake
     start: str
     end: str | None = None
     verdict: str = "running"  # passed | failed | inconclusive | aborted | error
@@ -46,6 +47,8 @@ class RolloutResult:
     environment: str = ""
     config_digest: str = ""
     failures: int = 0
+    guard_period: GuardPeriod | None = None  # the previous champion shadowed after promotion
+    warnings: list[str] = field(default_factory=list)
 
 
 class StepOutcome(Exception):

@@ -21,7 +21,7 @@ class RolloutState:
     """Everything needed to continue, abort or audit a rollout."""
 
     status: str = "running"
-    phase: str = "loading"  # loading | step | bake | promoting | done
+    phase: str = "loading"  # loading | shadow | step | bake | promoting | done
     step_index: int = 0
     weight: float = 0.0
     steps: list[float] = field(default_factory=list)
@@ -39,6 +39,7 @@ class RolloutState:
     # Stable's last evidence before it stopped serving: what the 100 % stage compares with.
     baseline_since: str = ""
     baseline_until: str = ""
+    shadow_verdict: str = ""  # passed once the shadow phase passed: --resume skips it
 
     def to_tags(self) -> dict[str, str]:
         tags = {}

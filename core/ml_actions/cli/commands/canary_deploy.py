@@ -42,7 +42,7 @@ def schedule_overrides(inputs: Inputs) -> dict:
         except ValueError:
             raise InputError(f"--steps: expected numbers such as 5,25,50,100, got "
                              f"{','.join(inputs.steps)}") from None
-    for name in ("interval", "bake"):
+    for name in ("interval", "bake", "shadow"):
         if inputs[name]:
             canary[name] = inputs[name]
     return {"canary": canary} if canary else {}
@@ -50,7 +50,7 @@ def schedule_overrides(inputs: Inputs) -> dict:
 
 def run(inputs: Inputs, runner: ActionsRunner) -> int:
     config = load_config(inputs.config, inputs.environment, schedule_overrides(inputs),
-                         overrides_source="--steps/--interval/--bake")
+                         overrides_source="--steps/--interval/--bake/--shadow")
     registry = registry_from_config(inputs.tracking_uri, config.registry)
     token = runner.env.get(ADMIN_TOKEN_ENV)
     target = make_target(inputs.target_url, token)
@@ -89,6 +89,8 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     with runner.group(f"canary of {inputs.model_name} v{candidate.version}"), \
             cancel_on_sigterm("the canary was taken out of traffic before exiting"):
         result = rollout.run(candidate, state, resumed=bool(inputs.resume))
+    for warning in result.warnings:
+        runner.warning(warning)
     path = write_report(result, inputs.report_dir)
     markdown = render_markdown(result)
     runner.add_summary(markdown)
@@ -131,6 +133,9 @@ COMMANDS = [
             Option("steps", "traffic steps in percent, e.g. 5,25,50,100", kind="list"),
             Option("interval", "how long each step is held, e.g. 30s or 5m"),
             Option("bake", "how long full traffic is held before promoting, e.g. 10m"),
+            Option("shadow", "shadow phase before the first step, e.g. 2m: the candidate "
+                   "scores mirrored requests off the response path (overrides canary.shadow; "
+                   "0s: none)"),
         ),
     )
 ]

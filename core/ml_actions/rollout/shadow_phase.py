@@ -1,0 +1,185 @@
+"""The shadow phase before the first traffic step: the candidate scores a mirrored copy of live
+requests, off the response path, and is judged on paired evidence.
+
+Why first: customers see only the champion's answers and latency while the candidate is
+shadowed, so a candidate that flips decisions, errs or is slow is caught before a single
+customer is exposed; paired evidence (both models on the same requests) needs far fewer
+requests than the 5 % step's unpaired comparison.
+
+The phase: `target.start_shadow(candidate, canary.shadow_share, until=...)` (the gateway stops
+the shadow by itself at `until` if this runner dies), then one look every `analysis.interval`
+at everything since the shadow was warm (`ShadowAnalysis`), decided by `step_policy.decide`
+exactly like a step: fail -> rollback (the champion and traffic were never touched), pass once
+the phase's time is up and every gating check passed, otherwise extend up to
+`analysis.inconclusive_timeout` and end `inconclusive`. Whatever happens (pass, fail, a
+cancel, an exception) the shadow is stopped before the phase returns. A passed phase is
+recorded (`rollout.shadow_verdict=passed`), so `--resume` does not repeat it; a phase cut
+short is run again from its start.
+
+The rollback budget does not count the phase: it bounds how long customers are exposed to a
+bad canary, and in the shadow phase none are. Its own time is in the report's first step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ml_actions import cancellation
+from ml_actions.config.settings import Config
+from ml_actions.errors import MlActionsError
+from ml_actions.registry import ModelVersionRef
+from ml_actions.rollout.analysis.difference_test import exact_planned_sample
+from ml_actions.rollout.analysis.evidence import Evaluation
+from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
+from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
+from ml_actions.rollout.state import RolloutState, decision_digest
+from ml_actions.rollout.step_policy import StepClock, decide
+from ml_actions.targets.base import DeploymentTarget
+from ml_actions.timestamps import iso_from_epoch
+
+PHASE = "shadow"
+
+
+def wanted(config: Config, state: RolloutState) -> bool:
+    """Whether this run still owes a shadow phase (configured, not passed, no step begun)."""
+    return (config.canary.shadow_seconds > 0 and state.shadow_verdict != "passed"
+            and state.phase in ("loading", PHASE))
+
+
+class ShadowPhase:
+    """Runs one shadow phase; `save`, `publish` and `log` are the rollout's own."""
+
+    def __init__(self, config: Config, target: DeploymentTarget, analysis: ShadowAnalysis,
+                 save: Callable[[str, RolloutState], None],
+                 publish: Callable[[str, float, list], None], log: Callable[[str], None],
+                 request_rate: float = 0.0):
+        self.config, self.target, self.analysis = config, target, analysis
+        self.save, self.publish, self.log = save, publish, log
+        self.request_rate = request_rate  # the service's requests/s (the budget's)
+
+    def planned_seconds(self) -> tuple[int | None, float | None]:
+        """Pairs at which a `min_effect` flip rate in one direction fails with `power`, and
+        the seconds to mirror them at the service's rate: a healthy candidate with rare flips
+        passes sooner (its interval rules `min_effect` out), a borderline one needs this."""
+        flips, alpha = self.config.analysis.checks.shadow_flips, self.analysis.alpha
+        pairs = exact_planned_sample(0.0, flips.max_rate, flips.min_effect, alpha,
+                                     self.config.analysis.power)
+        mirrored = self.request_rate * self.config.canary.shadow_share
+        return pairs, (pairs / mirrored if pairs and mirrored > 0 else None)
+
+    def run(self, candidate: ModelVersionRef, state: RolloutState,
+            result: RolloutResult) -> None:
+        """Pass quietly, or raise StepOutcome (rollback, abort, inconclusive)."""
+        canary, cfg = self.config.canary, self.config.analysis
+        duration, timeout = canary.shadow_seconds, cfg.seconds("inconclusive_timeout")
+        state.phase, state.step_index, state.weight = PHASE, 0, 0.0
+        state.step_started_at = iso_from_epoch(time.time())
+        self.save(candidate.version, state)
+        step = RolloutStep(0, 0.0, PHASE, state.step_started_at)
+        result.steps.append(step)
+        self.log(f"shadow: loading {candidate.uri} to score {canary.shadow_share:.0%} of the "
+                 f"requests mirrored from v{state.stable_version} for {duration:g} s")
+        pairs, seconds = self.planned_seconds()
+        if seconds is not None:
+            self.log(f"shadow: the flip checks plan for {pairs} pairs, about {seconds:.0f} s at "
+                     f"{self.request_rate:.3g} requests/s x {canary.shadow_share:g} mirrored"
+                     + ("" if seconds <= duration else
+                        f"; longer than the {duration:g} s phase, which may extend up to "
+                        "analysis.inconclusive_timeout for a candidate near max_rate"))
+        self.publish("progressing", 0.0, [])
+        if not getattr(self.target, "supports_shadow", False):
+            step.verdict = "aborted"
+            raise StepOutcome("abort", f"canary.shadow is {canary.shadow} but the target "
+                                       f"({type(self.target).__name__}) has no shadow slot; "
+                                       "deploy through the ml-actions gateway or pass --shadow 0s")
+        until = (time.time() + canary.warmup_seconds + duration + timeout
+                 + cfg.seconds("hold_timeout") + 60.0)
+        try:
+            self.target.start_shadow(candidate.uri, canary.shadow_share, until=until,
+                                     timeout=canary.warmup_seconds)
+        except MlActionsError as err:
+            step.verdict = "aborted"
+            self._stop_shadow()  # it may have loaded before mirroring failed to start
+            raise StepOutcome("abort", f"the shadow slot did not start: {err}") from err
+        try:
+            self._judge(candidate, state, result, step, duration, timeout)
+        finally:
+            self._stop_shadow()
+
+    def _judge(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
+               step: RolloutStep, duration: float, timeout: float) -> None:
+        cfg = self.config.analysis
+        start = time.time()
+        state.step_started_at = step.start = iso_from_epoch(start)
+        self.save(candidate.version, state)
+        clock = StepClock(start, duration, timeout, data_start=start)
+        interval = cfg.seconds("interval")
+        next_eval, first_error = start + interval, None
+        while True:
+            time.sleep(max(0.0, next_eval - time.time()))
+            cancellation.raise_if_requested()
+            now = time.time()
+            evaluation = self._look(candidate, state, start, now)
+            step.evaluations.append(evaluation)
+            self.publish("progressing", 0.0, evaluation.checks)
+            self.log(f"  {evaluation.at} shadow {evaluation.verdict} on "
+                     f"{evaluation.window_seconds:.0f} s: "
+                     + ", ".join(f"{c.name}={c.verdict}" for c in evaluation.checks)
+                     + (f" {evaluation.error}" if evaluation.error else ""))
+            if evaluation.verdict == "error":
+                first_error = self._on_query_error(evaluation, now, start, first_error,
+                                                   step, result)
+            else:
+                first_error = None
+            decision = decide(evaluation, state, cfg, clock, now)
+            if decision.counted_failure:
+                state.last_decision = decision_digest(evaluation.failing())
+            if decision.action == "pass":
+                step.end, step.verdict = iso_from_epoch(time.time()), "passed"
+                state.shadow_verdict = "passed"
+                self.save(candidate.version, state)
+                return
+            if decision.action != "continue":
+                step.verdict = {"rollback": "failed", "abort": "aborted"}.get(
+                    decision.action, "inconclusive")
+                state.shadow_verdict = step.verdict
+                if decision.action == "rollback":
+                    result.detection_seconds = now - start
+                raise StepOutcome(decision.action, f"shadow phase: {decision.reason}")
+            if decision.counted_failure:
+                self.save(candidate.version, state)
+            next_eval += interval
+            while next_eval < time.time():
+                next_eval += interval
+
+    def _look(self, candidate: ModelVersionRef, state: RolloutState, start: float,
+              now: float) -> Evaluation:
+        """One look; an unexpected exception is an `error` verdict on the fail-safe path."""
+        try:
+            return self.analysis.evaluate(candidate.version, state.stable_version or None,
+                                          start, at=now)
+        except MlActionsError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a bug in a look must fail safe, not crash
+            return Evaluation(iso_from_epoch(now), 0.0, now - start, "error",
+                              error=f"the shadow analysis failed: {type(err).__name__}: {err}")
+
+    def _on_query_error(self, evaluation: Evaluation, now: float, start: float,
+                        first_error: float | None, step: RolloutStep,
+                        result: RolloutResult) -> float:
+        """Prometheus failed: roll back at once, or hold up to `hold_timeout` (as a step)."""
+        cfg = self.config.analysis
+        step.verdict = "error"
+        first_error = first_error or now
+        if cfg.on_query_error == "rollback" or now - first_error >= cfg.seconds("hold_timeout"):
+            result.detection_seconds = now - start
+            raise StepOutcome("rollback", f"shadow phase: fail-safe: {evaluation.error}")
+        return first_error
+
+    def _stop_shadow(self) -> None:
+        try:
+            self.target.stop_shadow()
+        except Exception as err:  # noqa: BLE001 - the gateway also stops it at `until`
+            self.log(f"could not stop the shadow ({err}); the gateway stops it by itself at "
+                     "the `until` it was given")
