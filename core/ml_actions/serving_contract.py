@@ -53,6 +53,10 @@ class TargetState:
     canary_weight: float = 0.0
     shadow_share: float = 0.0  # share of requests mirrored to the shadow slot; 0 = none
     shadow_until: float | None = None  # epoch seconds when the gateway unloads the shadow
+    # The rollout's dead man's switch: past `lease_until` the gateway sets the canary weight
+    # to 0 by itself (a killed runner, a cancelled job, a network split).
+    lease_until: float | None = None
+    lease_holder: str | None = None
     updated_at: str | None = None
     updated_by: str | None = None
     history: list[dict] = field(default_factory=list)
@@ -69,9 +73,11 @@ class TargetState:
         known = {f.name for f in fields(SlotState)}
         slots = {name: SlotState(**{k: v for k, v in (raw or {}).items() if k in known})
                  for name, raw in (data.get("slots") or {}).items()}
-        until = data.get("shadow_until")
+        until, lease = data.get("shadow_until"), data.get("lease_until")
         return cls(slots=slots, canary_weight=float(data.get("canary_weight") or 0.0),
                    shadow_share=float(data.get("shadow_share") or 0.0),
                    shadow_until=float(until) if until is not None else None,
+                   lease_until=float(lease) if lease is not None else None,
+                   lease_holder=data.get("lease_holder"),
                    updated_at=data.get("updated_at"), updated_by=data.get("updated_by"),
                    history=list(data.get("history") or []))

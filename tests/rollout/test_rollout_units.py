@@ -64,9 +64,23 @@ def test_a_schedule_that_cannot_reach_a_verdict_in_time_is_refused_naming_the_kn
     prod = load_config(None, "prod")
     with pytest.raises(ConfigurationError, match=r"raise canary.steps\[0\] \(now 5%\)"):
         check_budget(prod.canary, prod.analysis, 20, alpha_of(prod))
-    slow = load_config(None, "prod", {"analysis": {"interval": "10m"}})
+    slow = load_config(None, "prod", {"analysis": {"interval": "10m"},
+                                      "canary": {"lease": "610s"}})
     with pytest.raises(ConfigurationError, match="lower analysis.interval"):
         check_budget(slow.canary, slow.analysis, 10_000, alpha_of(slow))
+
+
+def test_the_lease_must_outlast_a_look_and_fit_the_budget():
+    """The dead man's switch is part of the worst case: a dead runner's canary keeps its
+    traffic for the lease, so the budget holds max(detection path, lease) + flip."""
+    short = load_config(None, "prod", {"canary": {"lease": "20s"}})  # prod looks every 30 s
+    with pytest.raises(ConfigurationError, match="canary.lease .20s. must outlast one look"):
+        check_budget(short.canary, short.analysis, 10_000, alpha_of(short))
+    long = load_config(None, "prod", {"canary": {"lease": "10m"}})
+    with pytest.raises(ConfigurationError, match="shorten canary.lease"):
+        check_budget(long.canary, long.analysis, 10_000, alpha_of(long))
+    ok = rollback_budget(long.canary, long.analysis, 10_000, alpha_of(long))
+    assert ok.worst_case == pytest.approx(600 + long.canary.flip_seconds)
 
 
 @pytest.mark.parametrize("steps, message", [

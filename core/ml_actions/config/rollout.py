@@ -25,6 +25,9 @@ class CanaryConfig:
     # Worst case from a canary going bad to 100 % stable must fit in this budget.
     rollback_budget: str = "5m"
     flip_seconds: float = field(default=5.0, metadata={"range": (0, 600)})  # allowance, flip
+    # The dead man's switch: canary-deploy renews this lease at every look; a runner that stops
+    # (killed, cancelled, cut off) loses it and the gateway sets the canary weight to 0.
+    lease: str = "2m"
     comment_id: str = "canary-deploy"
     # A shadow phase before the first step: the candidate scores a mirrored copy of live
     # requests (`shadow_share` of them) off the response path; "0s" skips it.
@@ -40,12 +43,17 @@ class CanaryConfig:
             raise ValueError(f"steps: must increase strictly, got {self.steps}")
         if self.steps[-1] != 100:
             raise ValueError(f"steps: the last step must be 100, got {self.steps}")
-        for name in ("interval", "bake", "warmup_timeout", "rollback_budget", "shadow"):
+        for name in ("interval", "bake", "warmup_timeout", "rollback_budget", "shadow",
+                     "lease"):
             parse_duration(getattr(self, name), name)
 
     @property
     def interval_seconds(self) -> float:
         return parse_duration(self.interval, "canary.interval")
+
+    @property
+    def lease_seconds(self) -> float:
+        return parse_duration(self.lease, "canary.lease")
 
     @property
     def shadow_seconds(self) -> float:

@@ -13,6 +13,9 @@ counts, at the first step's weight and the service's request rate (configured as
   + scrape      the evidence must be in Prometheus
   + flip        moving the traffic back
 
+or, when the runner itself dies, the lease (`canary.lease`) after which the gateway drops the
+canary by itself, plus the flip: the budget holds the larger of the two paths.
+
 A schedule whose sum exceeds `canary.rollback_budget` is refused before anything changes,
 naming the knob that would fix it. Distribution checks (scores, decisions) are not in the
 budget: they watch, and block a step only when the step can reach their planned sample.
@@ -42,6 +45,7 @@ class Budget:
     interval: float
     scrape_interval: float
     flip: float
+    lease: float
     worst_case: float
     budget: float
 
@@ -74,17 +78,30 @@ def rollback_budget(canary: CanaryConfig, analysis: AnalysisConfig, request_rate
     detection = n / canary_rate if canary_rate > 0 else math.inf
     interval = analysis.seconds("interval")
     scrape = analysis.seconds("scrape_interval")
-    worst = detection + interval + scrape + canary.flip_seconds
+    lease = canary.lease_seconds
+    worst = max(detection + interval + scrape, lease) + canary.flip_seconds
     return Budget(request_rate, canary.steps[0], detection, slowest, n, interval, scrape,
-                  canary.flip_seconds, worst, canary.budget_seconds)
+                  canary.flip_seconds, lease, worst, canary.budget_seconds)
 
 
 def check_budget(canary: CanaryConfig, analysis: AnalysisConfig, request_rate: float,
                  alpha: float) -> Budget:
     """The budget, or ConfigurationError naming the largest term and how to fix it."""
     b = rollback_budget(canary, analysis, request_rate, alpha)
+    renewal = b.interval + analysis.query_timeout
+    if b.lease <= renewal:
+        raise ConfigurationError(
+            f"canary.lease ({canary.lease}) must outlast one look (analysis.interval + "
+            f"analysis.query_timeout = {format_duration(renewal)}), or a live rollout loses "
+            "its canary; lengthen canary.lease or shorten analysis.interval")
     if b.ok:
         return b
+    if b.lease > b.detection + b.interval + b.scrape_interval:
+        raise ConfigurationError(
+            f"rollback budget exceeded: a dead runner's canary keeps its traffic for "
+            f"canary.lease {format_duration(b.lease)} plus the flip {format_duration(b.flip)}, "
+            f"over canary.rollback_budget {format_duration(b.budget)}: shorten canary.lease "
+            "(it must still outlast one look), or raise canary.rollback_budget")
     if b.detection >= max(b.interval, b.scrape_interval, b.flip):
         knob = (f"raise canary.steps[0] (now {b.first_weight:g}%) or "
                 f"analysis.checks.{b.slowest_check}.min_effect, or canary.rollback_budget")

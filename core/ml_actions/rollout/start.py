@@ -43,6 +43,9 @@ def prepare(registry: Registry, config: Config, target: DeploymentTarget, model_
                 "without --resume"
             )
         ref, state = running
+        lapsed = lease_expired_since(target, state.started_at)
+        if lapsed:  # the gateway dropped the canary while nobody ran: say so on the version
+            registry.set_tags(model_name, ref.version, {"rollout.lease_expired_at": lapsed})
         if candidate and registry.resolve(model_name, candidate).version != ref.version:
             raise InputError(
                 f"--resume: the running rollout is of v{ref.version}, not {candidate}; drop "
@@ -86,3 +89,10 @@ def prepare(registry: Registry, config: Config, target: DeploymentTarget, model_
     state.updated_at = state.started_at
     registry.set_tags(model_name, ref.version, state.to_tags())
     return ref, state
+
+
+def lease_expired_since(target: DeploymentTarget, since: str | None) -> str | None:
+    """When the target's dead man's switch last took this rollout's canary out of traffic."""
+    times = [h.get("at") for h in target.state().history
+             if h.get("action") == "lease_expired" and (since is None or h.get("at", "") >= since)]
+    return max(times) if times else None

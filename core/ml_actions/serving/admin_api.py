@@ -130,6 +130,20 @@ def delete_shadow(gateway: Gateway, request: Request, body: dict, actor: str) ->
     gateway.manager.stop_shadow(actor)
 
 
+def put_lease(gateway: Gateway, request: Request, body: dict, actor: str) -> dict:
+    """Renew the rollout's lease: past it the gateway takes the canary out of traffic."""
+    seconds, holder = body.get("seconds"), body.get("holder") or actor
+    if not _number(seconds) or not 0 < seconds <= 86400:
+        raise AdminRefusal(f"seconds must be a number in (0, 86400], got {seconds!r}", 400)
+    assert gateway.lease is not None
+    return {"lease_until": gateway.lease.renew(float(seconds), str(holder)[:200])}
+
+
+def delete_lease(gateway: Gateway, request: Request, body: dict, actor: str) -> None:
+    assert gateway.lease is not None
+    gateway.lease.release(actor)
+
+
 ROUTES = [
     ("/admin/state", ["GET"], get_state),
     ("/admin/load", ["POST"], post_load),
@@ -140,4 +154,6 @@ ROUTES = [
     ("/admin/rollout-metrics", ["PUT"], put_rollout_metrics),
     ("/admin/shadow", ["POST"], post_shadow),
     ("/admin/shadow", ["DELETE"], delete_shadow),
+    ("/admin/lease", ["PUT"], put_lease),
+    ("/admin/lease", ["DELETE"], delete_lease),
 ]

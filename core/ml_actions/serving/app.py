@@ -26,6 +26,7 @@ from ml_actions.config.gateway import GatewayConfig
 from ml_actions.config.serving import ServingConfig
 from ml_actions.serving import admin_api
 from ml_actions.serving.admin_auth import AdminAuth
+from ml_actions.serving.canary_lease import CanaryLease
 from ml_actions.serving.gateway import Gateway
 from ml_actions.serving.gateway_metrics import GatewayMetrics
 from ml_actions.serving.model_loading import ModelRef, ServedModel, load_served_model
@@ -91,8 +92,9 @@ def create_app(config: GatewayConfig, state_dir: Path, admin_token: str,
     executor = ThreadPoolExecutor(config.predict_threads, thread_name_prefix="predict")
     manager = SlotManager(config, loader, StateStore(state_dir, config.history_limit), metrics,
                           executor)
+    lease = CanaryLease(manager)
     gateway = Gateway(config, manager, metrics, AdminAuth(admin_token), mirror,
-                      serving.prediction_log)
+                      serving.prediction_log, lease)
     metrics.set_slots(manager.table.weights(), {})
 
     async def healthz(request: Request) -> JSONResponse:
@@ -128,8 +130,10 @@ def create_app(config: GatewayConfig, state_dir: Path, admin_token: str,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        lease.restore(manager.store.load())
         manager.restore()
         yield
+        lease.close()
         await mirror.close()
         if prediction_log is not None:
             prediction_log.close()

@@ -53,6 +53,9 @@ class GatewayMetrics:
                                  ["slot", "model_version", "decision", "group"], registry=r)
         self.weight = Gauge("ml_gateway_traffic_weight", "Percent of traffic per slot",
                             ["slot"], registry=r)
+        self.lease_expired = Counter("ml_gateway_lease_expired",
+                                     "Canaries taken out of traffic because their rollout's "
+                                     "lease lapsed (a dead or cancelled runner)", registry=r)
         self.model_info = Gauge("ml_gateway_model_info", "1 for the model each slot serves",
                                 ["slot", "model_version", "model_name", "form"], registry=r)
         self.batch_size = Histogram("ml_gateway_batch_size", "Rows per model call",

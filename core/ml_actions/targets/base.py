@@ -59,6 +59,14 @@ class DeploymentTarget(ABC):
         Only meaningful when `exports_rollout_metrics` is true; the default does nothing.
         """
 
+    supports_lease: bool = False
+
+    def renew_lease(self, seconds: float, holder: str) -> None:  # noqa: B027 - optional
+        """Keep the canary's traffic for `seconds` more; the target drops it after that."""
+
+    def release_lease(self) -> None:  # noqa: B027 - optional, a no-op by default
+        """The rollout ended: the canary no longer needs a live runner."""
+
     def release_previous(self) -> None:  # noqa: B027 - optional, a no-op by default
         """Drop the warm `previous` model once a rollback to it is no longer wanted.
 

@@ -138,6 +138,13 @@ class GatewayTarget(DeploymentTarget):
 
     # -- optional capabilities the gateway has ----------------------------------------------
     exports_rollout_metrics = True
+    supports_lease = True
+
+    def renew_lease(self, seconds: float, holder: str) -> None:
+        self._request("PUT", "/admin/lease", {"seconds": seconds, "holder": holder})
+
+    def release_lease(self) -> None:
+        self._request("DELETE", "/admin/lease")
 
     def release_previous(self) -> None:
         """Drop the warm previous model once a rollback to it is no longer wanted."""

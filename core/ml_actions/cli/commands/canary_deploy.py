@@ -67,7 +67,9 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     check_target(target, inputs.target_url)
     check_prometheus(reader, analysis_cfg.seconds("scrape_interval"))
     analysis = CanaryAnalysis(reader, config.analysis)
-    publisher = RolloutMetricsPublisher(target, inputs.model_name, runner.warning)
+    holder = runner.context.run_url or f"canary-deploy of {inputs.model_name}"
+    publisher = RolloutMetricsPublisher(target, inputs.model_name, runner.warning,
+                                        config.canary.lease_seconds, holder)
     rollout = Rollout(config, registry, target, analysis, inputs.model_name, log=runner.info,
                       publish=publisher)
     run_url = runner.context.run_url
