@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = "fraud_detector"
 TEMPLATE_CONFIG = ROOT / "template" / "ml-actions.yaml"
 DEMO_CONFIG = Path(__file__).with_name("ml-actions.yaml")  # time keys only, over the template
-SCHEDULE = ["--steps", "5,25,50,100", "--interval", "5s", "--bake", "10s"]
+# the template's schedule in seconds: a 30 s shadow phase (3 000 mirrored requests at 100/s),
+# then 5 -> 25 -> 50 -> 100 % held 5 s each (longer while the evidence is not in), a 10 s bake
+SCHEDULE = ["--shadow", "30s", "--steps", "5,25,50,100", "--interval", "5s", "--bake", "10s"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
