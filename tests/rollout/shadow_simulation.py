@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ml_actions.errors import InfrastructureError
-from ml_actions.serving_contract import ROUTING_GROUPS
+from ml_actions.serving_contract import ROUTING_GROUPS, SlotState, TargetState
 from tests.rollout.simulation import GOOD, THRESHOLD, SimulatedTarget
 
 
@@ -54,6 +54,19 @@ class ShadowedTarget(SimulatedTarget):
         version = model_uri.split("/")[-1]
         with self._lock:
             self.shadow = (version, self.shadow_models.get(model_uri, HEALTHY), share, until)
+            self.shadow_uri = model_uri
+
+    def state(self) -> TargetState:
+        """The gateway's view: the shadow slot, its share and `until`, as the contract says."""
+        state = super().state()
+        with self._lock:
+            shadow = self.shadow
+        if shadow is None:
+            return state
+        version, _, share, until = shadow
+        state.slots["shadow"] = SlotState(model_uri=self.shadow_uri, model_version=version,
+                                          status="ready")
+        return replace(state, shadow_share=share, shadow_until=until)
 
     def stop_shadow(self) -> None:
         self.calls.append("stop_shadow")

@@ -404,7 +404,9 @@ def test_a_cancelled_job_takes_the_canary_out_of_traffic_before_exiting(stack):
             code = proc.wait(timeout=30)
             state = stack.target.state()
             # when the gateway itself recorded the canary's removal (not when we polled it)
-            removed = datetime.fromisoformat(state.updated_at).timestamp() - sent
+            zero = [h for h in state.history if h["action"] == "traffic"
+                    and h.get("canary_weight") == 0.0 or h["action"] == "rollback"]
+            removed = datetime.fromisoformat(zero[-1]["at"]).timestamp() - sent
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)

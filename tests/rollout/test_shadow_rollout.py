@@ -93,6 +93,27 @@ def test_flipping_candidate_is_rolled_back_in_the_shadow_phase_before_any_traffi
     assert "### Decision evidence" in render_markdown(result)
 
 
+def test_a_shadow_phase_gives_the_slot_back_to_a_running_guard_period(
+        sim, sim_prometheus, tracking_uri):
+    """The last promotion's guard period shadows its predecessor for days; a later candidate
+    borrows the slot for its shadow phase and, rolled back, gives it back with its `until`."""
+    d = deploy(sim, sim_prometheus, tracking_uri, shadow="60s",
+               behaviour=ShadowBehaviour(flip_to_fraud=0.03))
+    guard_uri, until = f"models:/{d.name}/{d.v1}", time.time() + 7 * 86400
+    d.target.load("stable", guard_uri)  # the guarded predecessor is also the warm previous
+    d.target.start_shadow(guard_uri, 1.0, until=until)
+    d.target.calls.clear()
+    try:
+        result = d.run()
+    finally:
+        d.target.close()
+    assert result.result == "rolled_back", (result.reason, d.lines)
+    assert d.target.calls[-2:] == ["stop_shadow", f"start_shadow {guard_uri} 1"]
+    state = d.target.state()
+    assert state.slot("shadow").model_uri == guard_uri and state.shadow_until == until
+    assert any("guard period" in line and "shadows again" in line for line in d.lines)
+
+
 def test_cancel_during_the_shadow_phase_stops_the_shadow(sim, sim_prometheus, tracking_uri):
     d = deploy(sim, sim_prometheus, tracking_uri, shadow="60s")
     timer = threading.Timer(3.0, cancellation.request, ["SIGTERM: the job was cancelled"])

@@ -89,7 +89,7 @@ def check_budget(canary: CanaryConfig, analysis: AnalysisConfig, request_rate: f
     """The budget, or ConfigurationError naming the largest term and how to fix it."""
     b = rollback_budget(canary, analysis, request_rate, alpha)
     renewal = b.interval + analysis.query_timeout
-    if b.lease <= renewal:
+    if b.ok and b.lease <= renewal:
         raise ConfigurationError(
             f"canary.lease ({canary.lease}) must outlast one look (analysis.interval + "
             f"analysis.query_timeout = {format_duration(renewal)}), or a live rollout loses "

@@ -95,6 +95,7 @@ class ShadowPhase:
                                        "deploy through the ml-actions gateway or pass --shadow 0s")
         until = (time.time() + canary.warmup_seconds + duration + timeout
                  + cfg.seconds("hold_timeout") + 60.0)
+        self.guard = self._running_guard()
         try:
             self.target.start_shadow(candidate.uri, canary.shadow_share, until=until,
                                      timeout=canary.warmup_seconds)
@@ -177,9 +178,33 @@ class ShadowPhase:
             raise StepOutcome("rollback", f"shadow phase: fail-safe: {evaluation.error}")
         return first_error
 
+    def _running_guard(self) -> tuple[str, float, float] | None:
+        """A guard period still shadowing the last champion's predecessor (uri, share, until):
+        the phase borrows the shadow slot and gives it back, or the label-delayed monitor
+        would lose its paired evidence to any later rollout that does not ship."""
+        try:
+            state = self.target.state()
+        except Exception:  # noqa: BLE001 - nothing to give back then
+            return None
+        uri, until = state.slot("shadow").model_uri, state.shadow_until
+        guarding = uri is not None and uri == state.slot("previous").model_uri  # not a stray
+        if guarding and until and until > time.time() + 60 and state.shadow_share > 0:
+            return uri, state.shadow_share, until
+        return None
+
     def _stop_shadow(self) -> None:
         try:
             self.target.stop_shadow()
         except Exception as err:  # noqa: BLE001 - the gateway also stops it at `until`
             self.log(f"could not stop the shadow ({err}); the gateway stops it by itself at "
                      "the `until` it was given")
+        guard, self.guard = getattr(self, "guard", None), None
+        if guard is None:
+            return
+        try:
+            self.target.start_shadow(guard[0], guard[1], until=guard[2],
+                                     timeout=self.config.canary.warmup_seconds)
+            self.log(f"shadow: the guard period of {guard[0]} shadows again")
+        except Exception as err:  # noqa: BLE001 - a warning: the rollout's verdict stands
+            self.log(f"could not resume the guard period's shadow {guard[0]} ({err}); the "
+                     "label-delayed monitor has no paired evidence until the next promotion")
