@@ -198,7 +198,11 @@ def sample_ratio(canary: dict[str, float], stable: dict[str, float], weight: flo
         check.message = f"{int(share.trials)} requests so far, {cfg.min_samples} needed"
         return check
     allowed = cfg.tolerance * expected
-    interval = confidence_sequence(share.value - expected, share.variance, cfg.alpha,
+    # the test is of "share = weight": its variance is at least the binomial one at the
+    # weight (a score test), not at the observed share, which early in a step, with a few
+    # sticky customers, can sit near 0 and make a chance imbalance look certain
+    variance = max(share.variance, expected * (1 - expected) / share.trials)
+    interval = confidence_sequence(share.value - expected, variance, cfg.alpha,
                                    planned_information(max(allowed, 1e-6), cfg.alpha, 0.8))
     check.statistic_value, check.lower, check.upper = (interval.estimate, interval.lower,
                                                        interval.upper)
