@@ -57,6 +57,7 @@ class ShadowPhase:
         self.config, self.target, self.analysis = config, target, analysis
         self.save, self.publish, self.log = save, publish, log
         self.request_rate = request_rate  # the service's requests/s (the budget's)
+        self.guard: tuple[str, float, float] | None = None  # a guard period the phase borrows
 
     def planned_seconds(self) -> tuple[int | None, float | None]:
         """Pairs at which a `min_effect` flip rate in one direction fails with `power`, and
@@ -198,7 +199,7 @@ class ShadowPhase:
         except Exception as err:  # noqa: BLE001 - the gateway also stops it at `until`
             self.log(f"could not stop the shadow ({err}); the gateway stops it by itself at "
                      "the `until` it was given")
-        guard, self.guard = getattr(self, "guard", None), None
+        guard, self.guard = self.guard, None
         if guard is None:
             return
         try:
