@@ -86,6 +86,11 @@ def test_deploy_ships_the_number_the_gate_judged_and_prs_never_move_challenger()
     manual = jobs["manual-rollback"]["steps"][0]["with"]
     assert "client_payload.slot == 'canary'" in manual["expect-canary"]
     assert "client_payload.slot == 'stable'" in manual["expect-champion"]
+    # after a failed deploy, only this run's canary is removed, and only if deploy ran
+    after = jobs["rollback-after-failed-deploy"]
+    assert "cancelled()" in after["if"] and "needs.deploy.result != 'skipped'" in after["if"]
+    assert after["steps"][0]["with"]["expect-canary"] == \
+        "${{ needs.validate-model.outputs.model-version }}"
 
 
 def test_template_adopts_the_collection_in_at_most_15_lines():
