@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from functools import lru_cache
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from tests.fixtures.canary_streams import Scenario, Stream, World  # noqa: E402
 FLAG_SHIFT = {"x2": 0.41, "x0.5": -0.37}  # logit offsets: flag rate (about 1.1 %) x2 / x0.5
 
 
+@lru_cache(maxsize=1)
 def scenarios() -> list[Scenario]:
     return [
         Scenario("healthy @20 req/s", 20), Scenario("healthy @50 req/s", 50),
@@ -53,6 +55,7 @@ def scenarios() -> list[Scenario]:
     ]
 
 
+@lru_cache(maxsize=64)
 def config_for(scenario: Scenario):
     budget = "6m" if scenario.rate < 50 else "5m"
     return load_config(None, "dev", {
@@ -62,12 +65,19 @@ def config_for(scenario: Scenario):
                      "inconclusive_timeout": "4m", "expected_request_rate": scenario.rate}})
 
 
+@lru_cache(maxsize=4)
+def world_for(seed: int, missing_share: float) -> World:
+    """The customers of one seed: the deciders of a scenario judge the same world (it is
+    read-only) with the same request draws, so it is built once per worker."""
+    return World.build(np.random.default_rng([seed, 1]), missing_share=missing_share)
+
+
 def run_one(task: tuple[int, str, int]) -> tuple[int, str, str, float]:
     index, decider, seed = task
     scenario = scenarios()[index]
-    rng = np.random.default_rng(seed)
-    world = World.build(rng, missing_share=scenario.missing_column_share)
-    outcome = DECIDERS[decider](Stream(world, scenario, rng), config_for(scenario))
+    world = world_for(seed, scenario.missing_column_share)
+    stream = Stream(world, scenario, np.random.default_rng(seed))
+    outcome = DECIDERS[decider](stream, config_for(scenario))
     return index, decider, outcome.result, outcome.seconds
 
 
@@ -89,12 +99,13 @@ def main() -> int:
         config = config_for(scenarios()[i])
         alpha = CanaryAnalysis(None, config.analysis, len(config.canary.steps) + 1).alpha
         check_budget(config.canary, config.analysis, scenarios()[i].rate, alpha)  # accepted
-    tasks = [(i, d, 1000 * i + seed) for i in chosen for d in DECIDERS
-             for seed in range(args.runs)]
+    tasks = [(i, d, 1000 * i + seed) for i in chosen for seed in range(args.runs)
+             for d in DECIDERS]  # a seed's deciders side by side: one world built per seed
     started = time.time()
     results: dict[tuple[int, str], list[tuple[str, float]]] = {}
     with Pool(args.workers) as pool:
-        for index, decider, result, seconds in pool.imap_unordered(run_one, tasks, 8):
+        chunk = 3 * len(DECIDERS)
+        for index, decider, result, seconds in pool.imap_unordered(run_one, tasks, chunk):
             results.setdefault((index, decider), []).append((result, seconds))
     print(f"{args.runs} rollouts per scenario and decider, {time.time() - started:.0f} s\n")
     print("| scenario | decider | promoted | rolled back | inconclusive | aborted "

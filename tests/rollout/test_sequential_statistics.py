@@ -100,3 +100,16 @@ def test_grouped_variance_sees_customer_clustering():
     estimate, variance = difference(clustered, even)
     assert estimate == pytest.approx(0.0) and variance == clustered.variance + even.variance
     assert grouped_rate({}, {}).value is None
+
+
+def test_binomial_quantile_is_scipys_ppf():
+    from scipy import stats
+
+    from ml_actions.rollout.analysis.difference_test import binomial_quantile
+
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        n, p = int(rng.integers(1, 10**6)), float(10 ** rng.uniform(-5, -0.3))
+        q = float(rng.uniform(0.01, 0.5))
+        assert binomial_quantile(q, n, p) == stats.binom.ppf(q, n, p), (q, n, p)
+    assert binomial_quantile(0.01, 10, 0.001) == 0.0  # below P(X = 0): the quantile is 0

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scipy import stats
+from scipy import special
 
 from ml_actions.rollout.analysis.grouped_rates import Rate, difference
 from ml_actions.rollout.analysis.sequential import (
@@ -70,7 +70,7 @@ def exact_planned_sample(base: float, tolerance: float, min_effect: float, alpha
         return None
 
     def enough(n: int) -> bool:
-        return rate_above(float(stats.binom.ppf(1 - power, n, p1)), float(n), p0, alpha)
+        return rate_above(binomial_quantile(1 - power, n, p1), float(n), p0, alpha)
 
     lo, hi = 1, 2
     while not enough(hi):
@@ -81,6 +81,13 @@ def exact_planned_sample(base: float, tolerance: float, min_effect: float, alpha
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if enough(mid) else (mid, hi)
     return hi
+
+
+def binomial_quantile(q: float, n: int, p: float) -> float:
+    """`scipy.stats.binom.ppf(q, n, p)` (the smallest k with P(X <= k) >= q), through the
+    continuous inverse of the incomplete beta: ten times faster, which the simulator needs."""
+    k = float(special.bdtrik(q, n, p))
+    return 0.0 if math.isnan(k) else float(max(0, math.ceil(k - 1e-9)))
 
 
 def planned_sample(canary: Rate, stable: Rate, bounds: Bounds, alpha: float,
