@@ -34,12 +34,12 @@ def outcomes(scenario: ShadowScenario, cfg, runs: int, seed: int, stages: int = 
 
 def test_alpha_is_split_over_stages_and_the_shadow_comparisons():
     cfg = config()
-    assert shadow_comparisons(cfg.analysis) == 8
+    assert shadow_comparisons(cfg.analysis) == 9  # 3 flips, decision rate, diff, 4 health
     analysis = ShadowAnalysis(None, cfg.analysis, STAGES)
-    assert analysis.alpha == pytest.approx(0.01 / (STAGES * 8))
+    assert analysis.alpha == pytest.approx(0.01 / (STAGES * 9))
     off = config()
     off.analysis.checks.shadow_health.enabled = False
-    assert shadow_comparisons(off.analysis) == 4
+    assert shadow_comparisons(off.analysis) == 5
 
 
 @pytest.mark.parametrize("direction", ["to_fraud", "to_legit"])
@@ -168,3 +168,33 @@ def test_the_phase_states_how_long_a_borderline_candidate_needs():
                         cfg.analysis.power, 3).verdict == "fail" for k in flips]
     assert np.mean(failed) >= cfg.analysis.power - 0.08
     assert ShadowPhase(cfg, None, analysis, None, None, None).planned_seconds()[1] is None
+
+
+def test_a_candidate_that_stops_flagging_half_the_fraud_fails_the_paired_decision_rate():
+    # 1 % flagged by the primary; the candidate clears half of them (flips one way only, so
+    # the absolute flip rate, 0.5 % of rows, sits at the flip checks' tolerance)
+    halved = ShadowScenario(to_legit=0.005, to_fraud=0.0, fraud_share=0.01, rate=500)
+    runs = outcomes(halved, config("2m"), 40, seed=5)
+    caught = [r for r in runs if r.action == "rollback" and "shadow_decision_rate" in r.failing]
+    assert len(caught) / len(runs) >= 0.9, Counter((r.action, r.failing) for r in runs)
+
+
+def test_flag_ratio_reference_values_and_its_level_under_no_change():
+    from ml_actions.rollout.analysis.paired_tests import flag_ratio
+
+    one_group = flag_ratio({"0": 500.0}, {"0": 1000.0}, 520.0, 0.75, 1.33, 0.4, 0.01, 0.8, 5)
+    # rho = 0.5, variance floored by McNemar: (520 + 1) / 1000^2 -> se 0.0228
+    assert one_group.verdict == "fail" and one_group.interval.estimate == 0.5
+    assert one_group.interval.information == pytest.approx(1000.0 ** 2 / 521.0)
+    same = flag_ratio({"0": 1000.0}, {"0": 1000.0}, 40.0, 0.75, 1.33, 0.4, 0.01, 0.8, 5)
+    assert same.verdict == "pass"
+    assert flag_ratio({"0": 1.0}, {"0": 2.0}, 1.0, 0.75, 1.33, 0.4, 0.01, 0.8, 5).verdict \
+        == "inconclusive"
+    # no change (clustered flips both ways), looked at every 5 s for 2 minutes in 120 phases:
+    # the share of phases it fails stays within its alpha (binomial bound, at most 1 here)
+    healthy = ShadowScenario(to_fraud=0.002, to_legit=0.002, fraud_share=0.01, rate=100,
+                             heterogeneity=1.0)
+    alpha_share = ShadowAnalysis(None, config().analysis, STAGES).alpha
+    fails = sum(r.action == "rollback" and "shadow_decision_rate" in r.failing
+                for r in outcomes(healthy, config("2m"), 120, seed=9))
+    assert fails <= 120 * alpha_share + 2 * (120 * alpha_share) ** 0.5 + 1, fails

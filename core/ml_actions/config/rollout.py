@@ -128,7 +128,7 @@ class DecisionRateCheck:
     enabled: bool = True
     min_ratio: float = field(default=0.75, metadata={"range": (0, 1)})
     max_ratio: float = field(default=1.33, metadata={"range": (1, None)})
-    min_effect: float = field(default=0.5, metadata={"range": (0.01, 10)})
+    min_effect: float = field(default=0.4, metadata={"range": (0.01, 10)})
 
 
 @dataclass

@@ -120,3 +120,46 @@ def mean_difference(diff_sum: Mapping[str, float], diff_squares: Mapping[str, fl
                          f"planned sample of {plan} reached without a shift")
     need = f"{plan} needed" if plan is not None else "min_effect not above the tolerance"
     return Judgement("inconclusive", interval, n, plan, f"{n} pairs so far, {need}")
+
+
+def flag_ratio(shadow_flags: Mapping[str, float], primary_flags: Mapping[str, float],
+               discordant: float, min_ratio: float, max_ratio: float, min_effect: float,
+               alpha: float, power: float, min_events: int) -> Judgement:
+    """Does the candidate flag, on the same rows, surely fewer than `min_ratio` or more than
+    `max_ratio` times what the primary flags? Passes once a relative change of `min_effect`
+    either way is ruled out.
+
+    Why a ratio on pairs: a model that stops flagging fraud moves a 1 % flag rate by half a
+    point, which disjoint customer groups (the canary) cannot tell from their own mix, while
+    on the same rows only the discordant pairs vary. The estimate is rho = S / P (shadow and
+    primary flags); its variance is the ratio estimator's over routing groups as clusters,
+    K / (K - 1) * sum_g (S_g - rho P_g)^2 / P^2, floored by McNemar's (discordant + 1) / P^2;
+    the interval is the normal-mixture confidence sequence (time-uniform, asymptotic in the
+    number of flags), two-sided at `alpha` for the fail and at `1 - power` for the pass.
+    """
+    s_total, p_total = float(sum(shadow_flags.values())), float(sum(primary_flags.values()))
+    n = int(round(p_total))
+    if p_total < max(1, min_events):
+        return Judgement("inconclusive", None, n, None,
+                         f"{n} primary flags so far, judged from {min_events}")
+    rho = s_total / p_total
+    groups = [g for g in set(shadow_flags) | set(primary_flags)
+              if shadow_flags.get(g, 0.0) or primary_flags.get(g, 0.0)]
+    robust = 0.0
+    if len(groups) > 1:
+        k = len(groups)
+        spread = sum((shadow_flags.get(g, 0.0) - rho * primary_flags.get(g, 0.0)) ** 2
+                     for g in groups)
+        robust = k / (k - 1) * spread / p_total ** 2
+    variance = max(robust, (discordant + 1.0) / p_total ** 2)
+    margin = max(min_effect - max(1 - min_ratio, max_ratio - 1), 1e-3)
+    centre = planned_information(margin, alpha, power)
+    strict = confidence_sequence(rho, variance, alpha, centre)
+    interval = confidence_sequence(rho, variance, 1 - power, centre)
+    if discordant >= min_events and (strict.upper < min_ratio or strict.lower > max_ratio):
+        side = f"below x{min_ratio:g}" if strict.upper < min_ratio else f"above x{max_ratio:g}"
+        return Judgement("fail", interval, n, None, f"surely {side} the primary's flags")
+    if 1 - min_effect < interval.lower and interval.upper < 1 + min_effect:
+        return Judgement("pass", interval, n, None,
+                         f"a change of x{1 - min_effect:g} or x{1 + min_effect:g} is ruled out")
+    return Judgement("inconclusive", interval, n, None, f"{n} primary flags so far")

@@ -6,6 +6,9 @@ One look reads the shadow counters since the phase began (`shadow_sample`) and t
 - `shadow_flips_legit_to_fraud`, `shadow_flips_fraud_to_legit`, `shadow_flips_total`: the
   share of mirrored rows whose decision the candidate would flip, per direction and together
   (`paired_tests.flip_rate`, McNemar-style: only discordant pairs count);
+- `shadow_decision_rate`: the candidate's flags over the primary's on the same rows, against
+  `decision_rate.min_ratio` / `max_ratio` (`paired_tests.flag_ratio`; a watcher: it fails a
+  candidate that surely stops, or doubles, flagging, and never blocks a pass);
 - `shadow_score_diff`: the mean paired score difference (`paired_tests.mean_difference`);
 - `shadow_errors`: the candidate's own errors and input rejections against the primary's
   error rate (the canary's `success_rate` test and bounds);
@@ -35,7 +38,7 @@ from ml_actions.rollout.analysis.difference_test import Bounds, Judgement, judge
 from ml_actions.rollout.analysis.evidence import AnalysisCheck, Evaluation, combine
 from ml_actions.rollout.analysis.grouped_rates import grouped_rate
 from ml_actions.rollout.analysis.histogram_quantile import bound_at_or_above
-from ml_actions.rollout.analysis.paired_tests import flip_rate, mean_difference
+from ml_actions.rollout.analysis.paired_tests import flag_ratio, flip_rate, mean_difference
 from ml_actions.rollout.analysis.prometheus_reader import QueryError, SlotSample
 from ml_actions.rollout.analysis.sequential import confidence_sequence, rate_above
 from ml_actions.rollout.analysis.shadow_sample import ShadowSample, read_shadow_sample
@@ -49,7 +52,7 @@ def shadow_comparisons(config: AnalysisConfig) -> int:
     """How many always-valid comparisons one shadow look makes (each gets its alpha share)."""
     checks = config.checks
     return max(1, 3 * checks.shadow_flips.enabled + checks.shadow_score_diff.enabled
-               + 4 * checks.shadow_health.enabled)
+               + 4 * checks.shadow_health.enabled + checks.decision_rate.enabled)
 
 
 def _filled(name: str, result: Judgement, value: float | None, threshold: float,
@@ -94,6 +97,8 @@ class ShadowAnalysis:
         out: list[AnalysisCheck] = []
         if cfg.shadow_flips.enabled:
             out += self.flip_checks(shadow)
+        if cfg.decision_rate.enabled:
+            out.append(self.decision_rate_check(shadow))
         if cfg.shadow_score_diff.enabled:
             out.append(self.score_diff_check(shadow))
         if cfg.shadow_health.enabled:
@@ -124,6 +129,24 @@ class ShadowAnalysis:
                              f"decisions flipped; {result.reason}")
             out.append(check)
         return out
+
+    def decision_rate_check(self, shadow: ShadowSample) -> AnalysisCheck:
+        cfg, plan = self.config.checks.decision_rate, self.plan
+        primary = shadow.pair_counts(primary="fraud")
+        discordant = sum(shadow.pair_counts("fraud", "legit").values()) + sum(
+            shadow.pair_counts("legit", "fraud").values())
+        result = flag_ratio(shadow.pair_counts(shadow="fraud"), primary, discordant,
+                            cfg.min_ratio, cfg.max_ratio, cfg.min_effect, plan.alpha,
+                            plan.power, plan.min_events)
+        value = result.interval.estimate if result.interval is not None else None
+        check = _filled("shadow_decision_rate", result, value, cfg.min_ratio, "in",
+                        "shadow flags / primary flags", shadow.queries.get("pairs", ""),
+                        gating=False)
+        check.message = (f"the candidate flags x{value:.2f} of the primary's {result.sample_size}"
+                         f" flags on the same rows (allowed x{cfg.min_ratio:g} to "
+                         f"x{cfg.max_ratio:g}); {result.reason}" if value is not None
+                         else result.reason)
+        return check
 
     def score_diff_check(self, shadow: ShadowSample) -> AnalysisCheck:
         cfg, plan = self.config.checks.shadow_score_diff, self.plan
