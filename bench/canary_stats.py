@@ -92,19 +92,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=200, help="rollouts per scenario")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", help="run only scenarios whose name contains this")
+    parser.add_argument("--only", help="run only scenarios whose names contain one of these "
+                        "comma-separated strings")
+    parser.add_argument("--deciders", default=",".join(DECIDERS),
+                        help=f"comma-separated subset of {', '.join(DECIDERS)}")
     args = parser.parse_args()
-    chosen = [i for i, s in enumerate(scenarios()) if not args.only or args.only in s.name]
+    wanted = args.only.split(",") if args.only else [""]
+    chosen = [i for i, s in enumerate(scenarios()) if any(w in s.name for w in wanted)]
+    deciders = [d for d in args.deciders.split(",") if d in DECIDERS]
     for i in chosen:
         config = config_for(scenarios()[i])
         alpha = CanaryAnalysis(None, config.analysis, len(config.canary.steps) + 1).alpha
         check_budget(config.canary, config.analysis, scenarios()[i].rate, alpha)  # accepted
-    tasks = [(i, d, 1000 * i + seed) for i in chosen for seed in range(args.runs)
-             for d in DECIDERS]  # a seed's deciders side by side: one world built per seed
+    tasks = [(i, d, 100_000 * i + seed) for i in chosen for seed in range(args.runs)
+             for d in deciders]  # a seed's deciders side by side: one world built per seed
     started = time.time()
     results: dict[tuple[int, str], list[tuple[str, float]]] = {}
     with Pool(args.workers) as pool:
-        chunk = 3 * len(DECIDERS)
+        chunk = 3 * len(deciders)
         for index, decider, result, seconds in pool.imap_unordered(run_one, tasks, chunk):
             results.setdefault((index, decider), []).append((result, seconds))
     print(f"{args.runs} rollouts per scenario and decider, {time.time() - started:.0f} s\n")
@@ -112,7 +117,7 @@ def main() -> int:
           "| decision s, median | p95 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for i in chosen:
-        for decider in DECIDERS:
+        for decider in deciders:
             rows = results[(i, decider)]
             counts = Counter(r for r, _ in rows)
             times = [s for _, s in rows]
