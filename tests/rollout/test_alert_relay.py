@@ -153,7 +153,8 @@ def test_dispatch_mode_only_dispatches_with_the_expected_state():
         AlertRelay(AlertRelayConfig(action="dispatch"), TOKEN, Recorder(), "m")
 
 
-def test_two_alerts_and_a_late_one_for_one_canary_roll_back_once(simulator):
+@pytest.mark.chaos
+def test_two_alerts_and_a_late_one_for_one_canary_roll_back_once(simulator, chaos_row):
     """The chaos row: errors and latency fire for one canary, and a relay that lost its record
     sees the alert again later: exactly one rollback, the champion unchanged."""
     from tests.rollout.test_rollout_units import make_target
@@ -175,3 +176,7 @@ def test_two_alerts_and_a_late_one_for_one_canary_roll_back_once(simulator):
     late, _ = post(forgetful, {"alerts": [alert()]})
     assert late.json()["handled"][0]["action"] == "not_in_expected_state"
     assert target.state().slot("stable").model_version == "1"  # never demoted
+    chaos_row("two rollback alerts for one canary, then the same alert to a relay that lost "
+              "its record", "exactly one rollback; the champion unchanged",
+              "rolled_back, duplicate, not_in_expected_state; stable v1 kept "
+              "(the relay rolls back or dispatches, never both: alert_relay.action)")

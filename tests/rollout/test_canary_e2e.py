@@ -301,7 +301,8 @@ def test_over_budget_config_is_refused_before_any_traffic_moves(stack, tmp_path)
     assert stack.target.state().slot("canary").status == "empty"
 
 
-def test_killed_runner_resumes_and_finishes(stack):
+@pytest.mark.chaos
+def test_killed_runner_resumes_and_finishes(stack, chaos_row):
     v = stack.versions
     start = time.time()
     env = {**os.environ, "ML_ACTIONS_ADMIN_TOKEN": TOKEN,
@@ -324,6 +325,7 @@ def test_killed_runner_resumes_and_finishes(stack):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+    killed = time.time()
     assert stack.target.state().canary_weight == 100  # the canary keeps its traffic
     assert stack.registry.get_tags(MODEL, v["good2"])["rollout.status"] == "running"
     code, outputs, text = stack.cli("resumed", stack.deploy_args("resumed", "--resume"))
@@ -332,9 +334,15 @@ def test_killed_runner_resumes_and_finishes(stack):
     assert report["resumed"] and report["steps"][0]["weight"] == 100
     assert stack.stable_version() == v["good2"]
     assert stack.load.failures(start) == []
+    chaos_row("kill -9 of canary-deploy, `--resume` inside the lease",
+              "the resumed run continues from its step and finishes",
+              f"resumed at {report['steps'][0]['weight']:g} %, promoted",
+              len(stack.load.since(killed)), len(stack.load.failures(killed)), None)
 
 
-def test_a_killed_runner_loses_its_lease_and_the_gateway_drops_the_canary(stack, tmp_path):
+@pytest.mark.chaos
+def test_a_killed_runner_loses_its_lease_and_the_gateway_drops_the_canary(stack, tmp_path,
+                                                                          chaos_row):
     """The dead man's switch (issue 12): nobody judges a canary after kill -9, so once the
     lease lapses the gateway itself takes the canary out of traffic, and records it."""
     version = cm.register(stack.tracking_uri, MODEL, cm.CanaryModel())
@@ -374,6 +382,10 @@ def test_a_killed_runner_loses_its_lease_and_the_gateway_drops_the_canary(stack,
     time.sleep(2)
     assert set(stack.load.versions(after)) == {stack.stable_version()}
     assert stack.load.failures(killed) == []
+    chaos_row("kill -9 of canary-deploy mid-step (lease 8 s)",
+              "canary at 0 % within the lease; later requests on stable; lease_expired",
+              "gateway set the canary to 0 % and recorded lease_expired",
+              len(stack.load.since(killed)), len(stack.load.failures(killed)), dropped)
     # a re-run job resumes: the version learns that its canary was dropped, then finishes
     code, outputs, text = stack.cli("lease-resumed", stack.deploy_args("lease-resumed",
                                                                        "--resume"))
@@ -383,7 +395,8 @@ def test_a_killed_runner_loses_its_lease_and_the_gateway_drops_the_canary(stack,
     assert stack.stable_version() == version
 
 
-def test_a_cancelled_job_takes_the_canary_out_of_traffic_before_exiting(stack):
+@pytest.mark.chaos
+def test_a_cancelled_job_takes_the_canary_out_of_traffic_before_exiting(stack, chaos_row):
     """SIGTERM is how GitHub cancels a job: the canary must not keep serving unjudged."""
     v = stack.versions
     env = {**os.environ, "ML_ACTIONS_ADMIN_TOKEN": TOKEN,
@@ -417,6 +430,9 @@ def test_a_cancelled_job_takes_the_canary_out_of_traffic_before_exiting(stack):
     assert stack.stable_version() != v["cancelled"]
     assert stack.registry.find_alias(MODEL, "canary") is None
     assert "cancelled (SIGTERM)" in log_path.read_text()
+    chaos_row("SIGTERM of canary-deploy (a cancelled job)", "canary removed in < 1 s, recorded",
+              "canary removed, version tagged aborted (SIGTERM), exit 130",
+              len(stack.load.since(sent)), len(stack.load.failures(sent)), removed)
     # the workflow's clean-up job after the failed deploy: no canary left, so no second rollback
     stable = stack.stable_version()
     code, outputs, log = stack.cli("cleanup", [
@@ -425,6 +441,10 @@ def test_a_cancelled_job_takes_the_canary_out_of_traffic_before_exiting(stack):
         "--tracking-uri", stack.tracking_uri])
     assert code == 0 and outputs["action"] == "not_in_expected_state", log
     assert stack.stable_version() == stable and stack.target.state().canary_weight == 0
+    chaos_row("deploy exits after an emergency stop; the post-failure job runs",
+              "no second rollback", "rollback --expect-canary: not_in_expected_state, exit 0; "
+              "champion unchanged", len(stack.load.since(sent)),
+              len(stack.load.failures(sent)), 0.0)
 
 
 def test_firing_alert_rolls_back_through_alertmanager_and_the_relay(stack, tmp_path):
