@@ -46,17 +46,12 @@ class ShadowScenario:
     rate: float = 50.0  # requests/s mirrored
 
 
-def _cumulative(values: np.ndarray, group: np.ndarray) -> GroupedHistogram:
-    index = np.searchsorted(np.array(BOUNDS), values)  # bucket with bound >= value
-    hist = GroupedHistogram(list(BOUNDS), {})
-    for g in np.unique(group):
-        counts = np.bincount(index[group == g], minlength=len(BOUNDS))
-        hist.groups[str(g)] = [float(c) for c in np.cumsum(counts)]
-    return hist
-
-
 class ShadowStream:
-    """Cumulative shadow and primary counters since the phase began, one look at a time."""
+    """Cumulative shadow and primary counters since the phase began, one look at a time.
+
+    Each `advance` draws the new requests and adds them to running per-group totals (as the
+    gateway's counters grow), so a look costs the same at the first second and the tenth
+    minute."""
 
     def __init__(self, scenario: ShadowScenario, rng: np.random.Generator,
                  customers: int = 2000):
@@ -66,60 +61,85 @@ class ShadowStream:
         self.group = rng.integers(0, ROUTING_GROUPS, customers)
         propensity = np.exp(rng.normal(0.0, scenario.heterogeneity, customers))
         self.propensity = propensity / np.sum(propensity * self.weight)  # mean 1 per request
-        self.rows: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "group", "fraud", "to_fraud", "to_legit", "d", "err", "perr", "drop", "lat", "plat")}
+        g, b = ROUTING_GROUPS, len(BOUNDS)
+        self.totals: dict[str, np.ndarray] = {
+            **{f"pair:{p}:{q}": np.zeros(g) for p in PAIRS for q in PAIRS},
+            "diff_sum": np.zeros(g), "diff_squares": np.zeros(g), "requests": np.zeros(g),
+            "perr": np.zeros(g), "plat": np.zeros((g, b)), "lat": np.zeros(b),
+            "outcomes": np.zeros(3)}  # scored, error, dropped
         self.elapsed = 0.0
 
     def advance(self, seconds: float) -> None:
-        s, rng = self.s, self.rng
+        s, rng, t = self.s, self.rng, self.totals
         per_customer = rng.poisson(s.rate * seconds * self.weight)
         who = np.repeat(np.arange(len(per_customer)), per_customer)
         n = len(who)
         flip = self.propensity[who]
         fraud = rng.random(n) < s.fraud_share
         u = rng.random(n)
-        rows = self.rows
-        rows["group"].append(self.group[who])
-        rows["fraud"].append(fraud)
-        rows["to_fraud"].append(~fraud & (u < np.clip(s.to_fraud * flip / (1 - s.fraud_share),
-                                                      0, 1)))
-        rows["to_legit"].append(fraud & (u < np.clip(s.to_legit * flip / s.fraud_share, 0, 1)))
-        rows["d"].append(np.clip(rng.normal(s.diff_mean, s.diff_sd, n), -1, 1))
-        rows["err"].append(rng.random(n) < s.error_rate)
-        rows["perr"].append(rng.random(n) < s.primary_error_rate)
-        rows["drop"].append(rng.random(n) < s.dropped)
-        rows["lat"].append(rng.lognormal(np.log(s.latency), 0.3, n))
-        rows["plat"].append(rng.lognormal(np.log(0.015), 0.3, n))
+        to_fraud = ~fraud & (u < np.clip(s.to_fraud * flip / (1 - s.fraud_share), 0, 1))
+        to_legit = fraud & (u < np.clip(s.to_legit * flip / s.fraud_share, 0, 1))
+        d = np.clip(rng.normal(s.diff_mean, s.diff_sd, n), -1, 1)
+        err, perr = rng.random(n) < s.error_rate, rng.random(n) < s.primary_error_rate
+        drop = rng.random(n) < s.dropped
+        lat = rng.lognormal(np.log(s.latency), 0.3, n)
+        plat = rng.lognormal(np.log(0.015), 0.3, n)
         self.elapsed += seconds
-
-    def look(self, version: str = "2") -> tuple[ShadowSample, SlotSample]:
-        r = {k: np.concatenate(v) if v else np.array([]) for k, v in self.rows.items()}
-        group = r["group"].astype(int)
-        kept = ~r["drop"]
-        scored = kept & ~r["err"]
-        shadow = ShadowSample(version, 0.0, self.elapsed)
-        primary_fraud = r["fraud"]
-        shadow_fraud = (primary_fraud | r["to_fraud"]) & ~r["to_legit"]
+        group = self.group[who]
+        kept = ~drop
+        scored = kept & ~err
+        shadow_fraud = (fraud | to_fraud) & ~to_legit
         for p, pv in (("fraud", True), ("legit", False)):
             for q, qv in (("fraud", True), ("legit", False)):
-                mask = scored & (primary_fraud == pv) & (shadow_fraud == qv)
-                shadow.pairs[(p, q)] = _by_group(mask, group)
-        shadow.diff_sum = _by_group(np.where(scored, r["d"], 0.0), group)
-        shadow.diff_squares = _by_group(np.where(scored, r["d"] ** 2, 0.0), group)
-        shadow.outcomes = {"scored": float(scored.sum()), "error": float((kept & r["err"]).sum()),
-                           "rejected": 0.0, "dropped": float(r["drop"].sum())}
-        shadow.duration = _cumulative(r["lat"][kept], np.zeros(int(kept.sum()), dtype=int))
-        shadow.duration.groups = {"": shadow.duration.groups.get("0", [0.0] * len(BOUNDS))}
+                t[f"pair:{p}:{q}"] += _counts(scored & (fraud == pv) & (shadow_fraud == qv),
+                                              group)
+        t["diff_sum"] += _sums(np.where(scored, d, 0.0), group)
+        t["diff_squares"] += _sums(np.where(scored, d ** 2, 0.0), group)
+        t["outcomes"] += [scored.sum(), (kept & err).sum(), drop.sum()]
+        t["lat"] += np.bincount(_bucket(lat[kept]), minlength=len(BOUNDS))
+        t["requests"] += _counts(np.ones(n, bool), group)
+        t["perr"] += _counts(perr, group)
+        t["plat"] += np.bincount(group * len(BOUNDS) + _bucket(plat),
+                                 minlength=ROUTING_GROUPS * len(BOUNDS)
+                                 ).reshape(ROUTING_GROUPS, len(BOUNDS))
+
+    def look(self, version: str = "2") -> tuple[ShadowSample, SlotSample]:
+        t = self.totals
+        shadow = ShadowSample(version, 0.0, self.elapsed)
+        for p in PAIRS:
+            for q in PAIRS:
+                shadow.pairs[(p, q)] = _groups(t[f"pair:{p}:{q}"])
+        shadow.diff_sum, shadow.diff_squares = _groups(t["diff_sum"]), _groups(t["diff_squares"])
+        scored, error, dropped = (float(v) for v in t["outcomes"])
+        shadow.outcomes = {"scored": scored, "error": error, "rejected": 0.0,
+                           "dropped": dropped}
+        shadow.duration = GroupedHistogram(list(BOUNDS), {
+            "": [float(c) for c in np.cumsum(t["lat"])]})
         primary = SlotSample("stable", "1", 0.0, self.elapsed,
-                             requests=_by_group(np.ones(len(group)), group),
-                             model_errors=_by_group(r["perr"].astype(float), group),
-                             latency=_cumulative(r["plat"], group))
+                             requests=_groups(t["requests"]), model_errors=_groups(t["perr"]),
+                             latency=GroupedHistogram(list(BOUNDS), {
+                                 str(g): [float(c) for c in np.cumsum(row)]
+                                 for g, row in enumerate(t["plat"]) if row.sum() > 0}))
         return shadow, primary
 
 
-def _by_group(values: np.ndarray, group: np.ndarray) -> dict[str, float]:
-    sums = np.bincount(group, weights=values.astype(float), minlength=ROUTING_GROUPS)
-    return {str(g): float(v) for g, v in enumerate(sums)}
+PAIRS = ("fraud", "legit")
+
+
+def _bucket(values: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.array(BOUNDS), values)  # the bucket whose bound is >= value
+
+
+def _counts(mask: np.ndarray, group: np.ndarray) -> np.ndarray:
+    return np.bincount(group[mask], minlength=ROUTING_GROUPS).astype(float)
+
+
+def _sums(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    return np.bincount(group, weights=values, minlength=ROUTING_GROUPS)
+
+
+def _groups(values: np.ndarray) -> dict[str, float]:
+    return {str(g): float(v) for g, v in enumerate(values)}
 
 
 @dataclass
