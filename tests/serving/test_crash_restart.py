@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,13 +102,18 @@ def test_kill_9_with_mlflow_stopped_serves_both_slots_from_the_artifact_cache(
     config = tmp_path / "ml-actions.yaml"  # an alias load fails in 2 quick attempts
     config.write_text("gateway:\n  load_attempts: 2\n  load_backoff_seconds: 0.2\n")
     before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    server = start_mlflow_server(tmp_path / "mlflow")
+    mlflow_port = free_port()
+    url = f"http://127.0.0.1:{mlflow_port}"
+    with ThreadPoolExecutor(1) as pool:  # two slow process starts at once
+        starting = pool.submit(gateway_factory, url, TOKEN, state_dir=state_dir, port=port,
+                               config=config)
+        server = start_mlflow_server(tmp_path / "mlflow", port=mlflow_port)
+        first = starting.result()
     try:
+        mlflow.set_registry_uri(server.url)  # an in-process loader may have set another one
         v1 = model_zoo.register_sklearn(server.url, name, seed=0)
         v2 = model_zoo.register_sklearn(server.url, name, seed=1, c=0.01)
         MlflowClient(server.url).set_registered_model_alias(name, "candidate", v2)
-        first = gateway_factory(server.url, TOKEN, state_dir=state_dir, port=port,
-                                config=config)
         with GatewayTarget(first.url, TOKEN) as target:
             target.load("stable", f"models:/{name}/{v1}")
             target.load("canary", f"models:/{name}@candidate")
