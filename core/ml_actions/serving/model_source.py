@@ -99,7 +99,7 @@ class LocalVersion:
 
 
 def version_number(reference: str) -> str | None:
-    """"7" or "v7" -> "7"; an alias (`@champion`, or a bare name) -> None."""
+    """`7` or `v7` -> `7`; an alias (`@champion`, or a bare name) -> None."""
     bare = reference[1:] if reference[:1] in ("v", "V") else reference
     return bare if bare.isdigit() else None
 
