@@ -48,3 +48,22 @@ class GatewayConfig:
     # The shadow's batch waits this long for company: nobody waits for its answer, and fewer,
     # larger calls take less CPU (and GIL) from the models that answer.
     shadow_batch_wait_ms: float = field(default=100.0, metadata={"range": (0, 10000)})
+    # A request whose model has not answered within this many seconds gets a 504 (counted as
+    # code="504"): a hung model or a dead batch must not hold a caller, or a client's socket.
+    request_timeout_seconds: float = field(default=10.0, metadata={"range": (0.01, 3600)})
+    # Reaching MLflow to load a model: this many attempts, waiting `load_backoff_seconds`
+    # after the first failure and doubling up to `load_max_backoff_seconds`, so a registry
+    # that restarts during a deploy (or a gateway restart) costs a delay, not a failed load.
+    load_attempts: int = field(default=5, metadata={"range": (1, 100)})
+    load_backoff_seconds: float = field(default=1.0, metadata={"range": (0, 600)})
+    load_max_backoff_seconds: float = field(default=30.0, metadata={"range": (0, 3600)})
+    # Downloaded versions kept in <state-dir>/model-cache besides the ones the slots serve
+    # (most recently used first): a restart, or a rollback to a recent version, needs no
+    # download and works while MLflow is down.
+    cache_versions: int = field(default=8, metadata={"range": (1, 10000)})
+
+    def __post_init__(self) -> None:
+        if self.load_max_backoff_seconds < self.load_backoff_seconds:
+            raise ValueError(f"load_max_backoff_seconds ({self.load_max_backoff_seconds}) is "
+                             f"below load_backoff_seconds ({self.load_backoff_seconds}): the "
+                             "cap must be at least the first wait")

@@ -2,6 +2,8 @@
 
 `create_app` wires config -> registry loader -> slots -> endpoints, and the prediction log
 when `serving.prediction_log.path` is set (shutdown drains the shadow, then flushes the log).
+The loader reads models through the artifact cache (`model_source.py`), so a restart serves
+the versions it served before even while MLflow is down.
 The SparkSession is made on the first Spark model served in its Spark form only (one per
 process), so a gateway serving scikit-learn models, or Spark models through their ONNX form,
 never starts a JVM.
@@ -26,10 +28,12 @@ from ml_actions.config.gateway import GatewayConfig
 from ml_actions.config.serving import ServingConfig
 from ml_actions.serving import admin_api
 from ml_actions.serving.admin_auth import AdminAuth
+from ml_actions.serving.artifact_cache import ArtifactCache
 from ml_actions.serving.canary_lease import CanaryLease
 from ml_actions.serving.gateway import Gateway
 from ml_actions.serving.gateway_metrics import GatewayMetrics
-from ml_actions.serving.model_loading import ModelRef, ServedModel, load_served_model
+from ml_actions.serving.model_loading import ServedModel, build_served_model
+from ml_actions.serving.model_source import ModelSource, RetryPolicy
 from ml_actions.serving.prediction import predict
 from ml_actions.serving.prediction_log import PredictionLog
 from ml_actions.serving.shadow_mirror import ShadowMirror
@@ -40,21 +44,27 @@ log = logging.getLogger("ml_actions.gateway")
 
 
 def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None,
-                    prefer_onnx: bool = True) -> Loader:
-    """Load `models:/...` URIs from the MLflow registry at `tracking_uri`; a version's ONNX
-    form is served when it has one and `prefer_onnx` (`gateway.serve_onnx`) is on."""
+                    prefer_onnx: bool = True, gateway: GatewayConfig | None = None,
+                    state_dir: Path | None = None) -> Loader:
+    """Load `models:/...` URIs from the MLflow registry at `tracking_uri` through the artifact
+    cache in `cache_dir` (`gateway`: its retry policy and bound; the state file in
+    `state_dir` names the versions the bound never deletes). A version's ONNX form is served
+    when it has one and `prefer_onnx` (`gateway.serve_onnx`) is on."""
     import mlflow
 
     from ml_actions.registry import Registry
 
+    settings = gateway or GatewayConfig()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    registry = Registry(tracking_uri)
+    registry = Registry(tracking_uri, retries=0)  # the source retries, with the gateway's policy
+    store = StateStore(state_dir) if state_dir is not None else None
+    cache = ArtifactCache(cache_dir, settings.cache_versions,
+                          store.served_versions if store is not None else lambda: ())
+    source = ModelSource(registry.resolve, lambda uri, dst: Path(
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst))),
+        cache, RetryPolicy.of(settings))
     spark_lock = threading.Lock()
-
-    def resolve(name: str, reference: str) -> ModelRef:
-        found = registry.resolve(name, reference)
-        return ModelRef(found.name, found.version, dict(found.tags or {}))
 
     def spark_provider():
         from ml_actions.config.settings import SparkConfig
@@ -67,7 +77,13 @@ def registry_loader(tracking_uri: str, cache_dir: Path, spark_config: Any = None
             return get_spark(replace(config, conf=conf), app_name="ml-actions-gateway")
 
     def load(uri: str) -> ServedModel:
-        return load_served_model(uri, resolve, cache_dir, spark_provider, prefer_onnx)
+        local = source.fetch(uri)
+        try:
+            return build_served_model(local.ref, local.model_dir, spark_provider, prefer_onnx,
+                                      local.release)
+        except BaseException:
+            local.release()
+            raise
 
     return load
 

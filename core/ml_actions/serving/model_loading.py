@@ -10,14 +10,13 @@ pyfunc returns only the hard label (MLflow issue #6451). Every other model goes 
 and gives the positive-class column of its probability output (a 2-column `predict_proba`, or
 a single probability column). The model's signature decides which columns a request needs and
 their types, so a missing or mistyped column is the client's 400, not the model's 500.
+The files come from `model_source.py` (the artifact cache, else MLflow) and stay there.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,14 +94,16 @@ class ServedModel:
 
     def __init__(self, ref: ModelRef, flavor: str, predict: Callable[[pd.DataFrame], Any],
                  schema: list[tuple[str, str]] | None, example: pd.DataFrame | None,
-                 local_dir: Path | None = None, form: str | None = None):
+                 local_dir: Path | None = None, form: str | None = None,
+                 on_release: Callable[[], None] | None = None):
         self.ref = ref
         self.flavor = flavor
         self.form = form or flavor
         self._predict = predict
         self.schema = schema
         self.example = example
-        self.local_dir = local_dir
+        self.local_dir = local_dir  # shared: the artifact cache owns it
+        self._on_release = on_release
 
     @property
     def name(self) -> str:
@@ -161,8 +162,10 @@ class ServedModel:
                             .reset_index(drop=True))
 
     def release(self) -> None:
-        if self.local_dir is not None:
-            shutil.rmtree(self.local_dir, ignore_errors=True)
+        """Let go of the files (never deleted here: another slot or a restart may need them)."""
+        on_release, self._on_release = self._on_release, None
+        if on_release is not None:
+            on_release()
 
 
 def _schema_of(mlmodel) -> list[tuple[str, str]] | None:
@@ -225,30 +228,24 @@ def _onnx_predict(ref: ModelRef, mlmodel, path: Path) -> Callable[[pd.DataFrame]
         return None
 
 
-def load_served_model(uri: str, resolve: Callable[[str, str], ModelRef], cache_dir: Path,
-                      spark_provider: Callable[[], Any],
-                      prefer_onnx: bool = True) -> ServedModel:
-    """Resolve `uri` in the registry, download it once, and build its scoring callable."""
+def build_served_model(ref: ModelRef, path: Path, spark_provider: Callable[[], Any],
+                       prefer_onnx: bool = True,
+                       on_release: Callable[[], None] | None = None) -> ServedModel:
+    """The scoring callable of the version whose `MLmodel` is in `path` (files it does not
+    own: `release()` calls `on_release`, which lets the artifact cache evict them again)."""
     import mlflow
     from mlflow.models import Model
 
-    name, reference = parse_model_uri(uri)
-    ref = resolve(name, reference)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    local = Path(tempfile.mkdtemp(prefix=f"{ref.name}-{ref.version}-", dir=cache_dir))
-    try:
-        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=str(local)))
-        mlmodel = Model.load(str(path / "MLmodel"))
-        schema, example = _schema_of(mlmodel), _example_of(mlmodel, path)
-        flavor = "spark" if "spark" in mlmodel.flavors else "pyfunc"
-        onnx_predict = _onnx_predict(ref, mlmodel, path) if prefer_onnx else None
-        if onnx_predict is not None:
-            return ServedModel(ref, flavor, onnx_predict, schema, example, local, form="onnx")
-        if "spark" in mlmodel.flavors:
-            predict = _spark_predict(path, schema, spark_provider)
-            return ServedModel(ref, "spark", predict, schema, example, local)
-        pyfunc = mlflow.pyfunc.load_model(str(path))
-        return ServedModel(ref, "pyfunc", pyfunc.predict, schema, example, local)
-    except BaseException:
-        shutil.rmtree(local, ignore_errors=True)
-        raise
+    mlmodel = Model.load(str(path / "MLmodel"))
+    schema, example = _schema_of(mlmodel), _example_of(mlmodel, path)
+    flavor = "spark" if "spark" in mlmodel.flavors else "pyfunc"
+    onnx_predict = _onnx_predict(ref, mlmodel, path) if prefer_onnx else None
+    if onnx_predict is not None:
+        return ServedModel(ref, flavor, onnx_predict, schema, example, path, form="onnx",
+                           on_release=on_release)
+    if "spark" in mlmodel.flavors:
+        predict = _spark_predict(path, schema, spark_provider)
+        return ServedModel(ref, "spark", predict, schema, example, path, on_release=on_release)
+    pyfunc = mlflow.pyfunc.load_model(str(path))
+    return ServedModel(ref, "pyfunc", pyfunc.predict, schema, example, path,
+                       on_release=on_release)

@@ -2,7 +2,9 @@
 
 A request reads the routing table once, so it finishes on the model it was routed to even if
 a swap happens meanwhile. Client mistakes are 400/404/413 with a reason; an exception in the
-model is a 500 for that request only; both are counted in `ml_gateway_requests_total`.
+model is a 500 for that request only, and a model that gives no answer within
+`gateway.request_timeout_seconds` is a 504 (`TIMEOUT`); all are counted in
+`ml_gateway_requests_total` by code, the 5xx with their latency.
 Every request carries an id (the client's `X-Request-Id`, else a new uuid4 hex) that is sent
 back in `X-Request-Id` and keys its prediction-log records. After a 200 the answered rows go
 to `ShadowMirror.after_answer` (shadow scoring and the log), which never delays the answer.
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ml_actions.serving.batching import ScoringTimeout
 from ml_actions.serving.gateway_metrics import NO_SLOT
 from ml_actions.serving.prediction_record import PredictionEntry
 from ml_actions.serving.protocols import (
@@ -121,6 +124,13 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
         metrics.observe_rejection(slot, model.version, err.status, group)
         return JSONResponse({"error_code": "BAD_REQUEST", "message": err.reason},
                             status_code=err.status, headers=headers)
+    except ScoringTimeout as err:  # a hung model or a starved pool: answer, do not hang
+        log.warning("model %s in %s: %s", model.ref.uri, slot, err)
+        metrics.observe_request(slot, model.version, 504, time.perf_counter() - started, group,
+                                model.form)
+        return JSONResponse({"error_code": "TIMEOUT",
+                             "message": f"model {model.ref.uri} timed out: {err}"},
+                            status_code=504, headers=headers)
     except Exception as err:  # noqa: BLE001 - the model failed this request, not the gateway
         log.warning("model %s in %s raised %s: %s", model.ref.uri, slot,
                     type(err).__name__, str(err)[:300])

@@ -91,14 +91,14 @@ class SlotManager:
         """A Spark form waits `max_batch_wait_ms` for company (a transform costs the same for
         one row or a hundred); an ONNX form never waits and scores small requests inline.
         The shadow runs on its own threads and never inline: it must not slow an answer."""
-        fast = model.form == "onnx"
+        fast, timeout = model.form == "onnx", self.config.request_timeout_seconds
         wait = 0.0 if fast else self.config.max_batch_wait_ms / 1000.0
         if slot == SHADOW:
             return MicroBatcher(model.score, self.shadow_executor, self.config.max_batch_size,
-                                self.config.shadow_batch_wait_ms / 1000.0)
+                                self.config.shadow_batch_wait_ms / 1000.0, timeout_s=timeout)
         return MicroBatcher(model.score, self.predict_executor, self.config.max_batch_size,
                             wait, self.metrics.batch_size.observe,
-                            inline_rows=self.config.inline_rows if fast else 0)
+                            inline_rows=self.config.inline_rows if fast else 0, timeout_s=timeout)
 
     async def _load(self, slot: str, uri: str, generation: int, shift: bool) -> None:
         loop = asyncio.get_running_loop()

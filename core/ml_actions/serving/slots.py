@@ -25,7 +25,8 @@ class LiveModel:
     batcher: MicroBatcher
 
     def retire(self, schedule: Callable[[float, Callable[[], None]], object]) -> None:
-        """Stop batching now; delete the downloaded files once in-flight requests are done."""
+        """Stop batching now; once in-flight requests are done, let the artifact cache evict
+        the version's files (they stay while another slot or the state file names it)."""
         self.batcher.close()
         schedule(30.0, self.model.release)
 

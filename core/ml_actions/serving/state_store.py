@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ml_actions.serving_contract import TargetState
 from ml_actions.timestamps import now_iso
 
 STATE_FILE = "gateway-state.json"
+URI = re.compile(r"^models:/(?P<name>[^/@]+)/v?(?P<version>\d+)$")  # a concrete version
 
 
 class StateStore:
@@ -35,6 +37,22 @@ class StateStore:
             raise ConfigurationError(
                 f"{self.path} is not a gateway state file ({err}); move it away to start empty"
             ) from None
+
+    def served_versions(self) -> set[tuple[str, str]] | None:
+        """(name, version) of every slot the saved state names, loaded or on its way in: what
+        a restart loads, so the artifact cache keeps them. None when the file is unreadable."""
+        try:
+            saved = self.load()
+        except ConfigurationError:
+            return None
+        versions: set[tuple[str, str]] = set()
+        for slot in (saved.slots.values() if saved else ()):
+            if slot.model_name and slot.model_version:
+                versions.add((slot.model_name, slot.model_version))
+            requested = URI.match(slot.requested_uri or "")
+            if requested:
+                versions.add((requested["name"], requested["version"]))
+        return versions
 
     def record(self, state: TargetState, actor: str, action: str, detail: dict) -> None:
         """Stamp `state` with the change and save it."""

@@ -52,7 +52,8 @@ def serve(inputs: Inputs, runner: ActionsRunner) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     loader = registry_loader(inputs.tracking_uri, state_dir / "model-cache", config.spark,
-                             prefer_onnx=config.gateway.serve_onnx)
+                             prefer_onnx=config.gateway.serve_onnx, gateway=config.gateway,
+                             state_dir=state_dir)
     app = create_app(config.gateway, state_dir, token.strip(), loader, config.serving)
     uvicorn.run(app, host=inputs.host, port=inputs.port, log_level=inputs.log_level.lower(),
                 access_log=False, lifespan="on",
