@@ -75,8 +75,9 @@ def assert_restored(report: CrashReport, stable: str, canary: str) -> None:
     assert report.variants_after_ready == {"stable", "canary"}
 
 
+@pytest.mark.chaos
 def test_kill_9_mid_canary_under_load_restores_both_slots_and_the_weight(
-        gateway_factory, tracking_uri, gw_models, tmp_path):
+        gateway_factory, tracking_uri, gw_models, tmp_path, chaos_row):
     state_dir, port = tmp_path / "state", free_port()
     first = gateway_factory(tracking_uri, TOKEN, state_dir=state_dir, port=port)
     with GatewayTarget(first.url, TOKEN) as target:
@@ -88,10 +89,14 @@ def test_kill_9_mid_canary_under_load_restores_both_slots_and_the_weight(
     print(report.line("(a)"))
     assert_restored(report, gw_models["v1"], gw_models["v2"])
     assert any(h["action"] == "restore" for h in report.state["history"])
+    chaos_row("kill -9 of the gateway mid-canary (30 %), restarted",
+              "state restored; 0 failed requests once ready", _observed(report),
+              report.sent_after_ready, len(report.failed_after_ready), report.seconds_to_canary)
 
 
+@pytest.mark.chaos
 def test_kill_9_with_mlflow_stopped_serves_both_slots_from_the_artifact_cache(
-        gateway_factory, tmp_path):
+        gateway_factory, tmp_path, chaos_row):
     import mlflow
     from mlflow import MlflowClient
 
@@ -137,3 +142,11 @@ def test_kill_9_with_mlflow_stopped_serves_both_slots_from_the_artifact_cache(
         shadow = target.load("shadow", f"models:/{name}@candidate", timeout=60)
     assert shadow.status == "failed"
     assert "an alias is resolved by the registry" in shadow.error
+    chaos_row("the same with MLflow stopped during the restart",
+              "serves both slots from the artifact cache", _observed(report) + ", from the cache",
+              report.sent_after_ready, len(report.failed_after_ready), report.seconds_to_canary)
+
+
+def _observed(report: CrashReport) -> str:
+    return (f"both slots and {WEIGHT:g} % back, ready {report.seconds_to_ready:.1f} s after the "
+            f"restart ({report.sent} requests in all; counts: sent after ready)")
