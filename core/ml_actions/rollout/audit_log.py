@@ -170,29 +170,45 @@ def open_audit(registry: Registry, model_name: str, version: str, version_tags: 
     version's `rollout.audit_run_id`. Never raises: without a run the rollout goes on, warned."""
     client = registry.client
     previous = version_tags.get(RUN_TAG) if resumed else None
-    try:
-        if previous:
+    if previous:
+        try:
             experiment_id = registry.call("reopen the audit run", lambda: client.get_run(
                 previous).info.experiment_id)
             registry.call("reopen the audit run", lambda: client.update_run(
                 previous, status="RUNNING"))
             return AuditLog(client, previous, _run_url(registry, experiment_id, previous),
                             _next_seq(registry, previous), context, warn)
-        found = registry.call(f"open experiment {EXPERIMENT}",
-                              lambda: client.get_experiment_by_name(EXPERIMENT))
-        experiment_id = found.experiment_id if found else registry.call(
-            f"create experiment {EXPERIMENT}", lambda: client.create_experiment(EXPERIMENT))
+        except Exception as err:  # noqa: BLE001 - deleted, say: the trail goes on in a new run
+            warn(f"the rollout's audit run {previous} could not be reopened "
+                 f"({first_line(err, 200)}); the resumed rollout is audited in a new run")
+    try:
+        experiment_id = registry.call(f"open experiment {EXPERIMENT}",
+                                      lambda: _experiment_id(client))
         run = registry.call("create the audit run", lambda: client.create_run(
             experiment_id, run_name=f"canary {model_name} v{version}",
             tags={"ml_actions.model_name": model_name, "ml_actions.model_version": version}))
         run_id = run.info.run_id
         registry.set_tags(model_name, version, {RUN_TAG: run_id})
     except Exception as err:  # noqa: BLE001 - the decision path never waits for its audit
-        warn(f"the rollout runs without its audit trail: no MLflow run could be "
-             f"{'reopened' if previous else 'created'} in {EXPERIMENT} ({first_line(err, 200)})"
-             "; its report is written at the end as usual")
+        warn(f"the rollout runs without its audit trail: no MLflow run could be created in "
+             f"{EXPERIMENT} ({first_line(err, 200)}); its report is written at the end as usual")
         return AuditLog(warn=warn)
     return AuditLog(client, run_id, _run_url(registry, experiment_id, run_id), 0, context, warn)
+
+
+def _experiment_id(client: Any) -> str:
+    """The experiment's id, created on first use (by whichever of two rollouts gets there)."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(EXPERIMENT)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(EXPERIMENT)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(EXPERIMENT).experiment_id
 
 
 def _next_seq(registry: Registry, run_id: str) -> int:
