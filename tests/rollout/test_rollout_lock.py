@@ -222,7 +222,7 @@ class UnloadableCandidate(SimulatedTarget):
     ("rolled_back", 1, {"candidate": ERRORS_30, "rate": 300.0}),
     ("aborted", 2, {"target_cls": UnloadableCandidate}),
     ("inconclusive", 1, {"rate": 2, "config": fast_config(analysis={"inconclusive_timeout":
-                                                                     "3s"})}),
+                                                                     "2s"})}),
     ("emergency stop", 2, {"target_cls": RefusesTraffic}),
 ])
 def test_canary_deploy_releases_the_lock_at_every_ending(sim, sim_prometheus, tracking_uri,
