@@ -230,6 +230,50 @@ class Registry:
             self.call(f"delete tag {key} of {name!r} v{version}",
                       lambda: self.client.delete_model_version_tag(name, version, key))
 
+    # -- registered models as compare-and-set cells (the rollout lock) ----------------------
+    def create_model_if_absent(self, name: str, tags: dict[str, str], description: str = ""
+                               ) -> bool:
+        """Create registered model `name` with its `tags` in one call; False when it exists.
+
+        The one compare-and-set MLflow's registry has (tags and aliases have none): names are
+        unique in its database, so of concurrent creations exactly one succeeds. A retry whose
+        first attempt did succeed also answers False: callers compare the tags they read back.
+        """
+        def create() -> bool:
+            self.client.create_registered_model(name, tags=tags, description=description)
+            return True
+
+        return self._unless("RESOURCE_ALREADY_EXISTS", False, f"create model {name!r}", create)
+
+    def model_tags_if_present(self, name: str) -> tuple[dict[str, str], int] | None:
+        """A registered model's tags and creation time (epoch ms), or None when absent."""
+        model = self._unless("RESOURCE_DOES_NOT_EXIST", None, f"read model {name!r}",
+                             lambda: self.client.get_registered_model(name))
+        return None if model is None else (dict(model.tags or {}),
+                                           int(model.creation_timestamp or 0))
+
+    def delete_model_if_present(self, name: str) -> bool:
+        """Delete registered model `name` (and its versions); False when it did not exist."""
+        return self._unless("RESOURCE_DOES_NOT_EXIST", False, f"delete model {name!r}",
+                            lambda: self.client.delete_registered_model(name) or True)
+
+    def version_tags_if_present(self, name: str, version: str) -> dict[str, str] | None:
+        """A version's tags, or None when the version (or its model) no longer exists."""
+        mv = self._unless("RESOURCE_DOES_NOT_EXIST", None, f"read tags of {name!r} v{version}",
+                          lambda: self.client.get_model_version(name, version))
+        return None if mv is None else dict(mv.tags or {})
+
+    def _unless(self, code: str, answer, what: str, fn: Callable[[], T]):
+        """`fn()` through `call`, or `answer` when MLflow refuses it with error `code`."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.call(what, fn)
+        except MlflowException as err:
+            if err.error_code == code:
+                return answer
+            raise
+
     @staticmethod
     def _ref(mv) -> ModelVersionRef:
         return ModelVersionRef(

@@ -25,6 +25,7 @@ from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.analysis.prometheus_reader import QueryError
 from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
+from ml_actions.rollout.audit_log import NO_AUDIT
 from ml_actions.rollout.budget import check_budget
 from ml_actions.rollout.guard_period import start_guard_period
 from ml_actions.rollout.preflight import service_rate
@@ -46,7 +47,7 @@ class Rollout:
                  analysis: CanaryAnalysis, model_name: str,
                  log: Callable[[str], None] = print, publish: Publish | None = None):
         self.config, self.registry, self.target = config, registry, target
-        self.analysis, self.model_name, self.log = analysis, model_name, log
+        self.analysis, self.model_name, self.log, self.audit = analysis, model_name, log, NO_AUDIT
         self.publish = publish or (lambda status, weight, checks: None)
         self._saved: dict[str, str] = {}
         stages = len(config.canary.steps) + 1 + (config.canary.shadow_seconds > 0)
@@ -127,6 +128,7 @@ class Rollout:
         state.phase, state.step_index, state.weight = phase, index, weight
         state.step_started_at = iso_from_epoch(start)
         self.save(candidate.version, state)
+        self.audit.step_started(state)
         status = "baking" if phase == "bake" else "progressing"
         self.publish(status, weight, [])
         step = RolloutStep(index, weight, phase, iso_from_epoch(start))
@@ -146,7 +148,7 @@ class Rollout:
             now = time.time()
             clock.data_start = clock.data_start or self._data_start(weight, start, now)
             evaluation = self._look(candidate, state, weight, clock, now, baseline)
-            step.evaluations.append(evaluation)
+            step.evaluations.append(self.audit.look(state, evaluation))
             self.publish(status, weight, evaluation.checks)
             self.log(f"  {evaluation.at} {evaluation.verdict} on {evaluation.window_seconds:.0f} s"
                      ": " + ", ".join(f"{c.name}={c.verdict}" for c in evaluation.checks) + (

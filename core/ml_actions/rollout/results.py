@@ -49,6 +49,8 @@ class RolloutResult:
     failures: int = 0
     guard_period: GuardPeriod | None = None  # the previous champion shadowed after promotion
     warnings: list[str] = field(default_factory=list)
+    audit_run_id: str = ""  # the MLflow run holding every look as it happened (audit_log)
+    audit_url: str | None = None
 
 
 class StepOutcome(Exception):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ml_actions.config.settings import RegistryConfig
 from ml_actions.errors import InfrastructureError, InputError
 from ml_actions.registry import Registry
+from ml_actions.rollout.rollout_lock import release_stopped_rollout
 from ml_actions.rollout.state import RolloutState
 from ml_actions.targets.base import DeploymentTarget, TargetState
 from ml_actions.timestamps import now_iso
@@ -183,6 +184,7 @@ def rollback(target: DeploymentTarget, registry: Registry | None, aliases: Regis
     if registry is not None:
         if action == "canary_removed":
             record_canary_rollback(registry, aliases, model_name, rolled_back, reason)
+            release_stopped_rollout(registry, model_name, rolled_back)  # the lock it left
         else:
             record_restore(registry, aliases, model_name, restored or "", rolled_back, reason)
     return RollbackResult(action, restored, rolled_back, reason, seconds,

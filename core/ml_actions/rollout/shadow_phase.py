@@ -32,6 +32,7 @@ from ml_actions.registry import ModelVersionRef
 from ml_actions.rollout.analysis.difference_test import exact_planned_sample
 from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
+from ml_actions.rollout.audit_log import NO_AUDIT
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.state import RolloutState, decision_digest
 from ml_actions.rollout.step_policy import StepClock, decide
@@ -55,7 +56,7 @@ class ShadowPhase:
                  publish: Callable[[str, float, list], None], log: Callable[[str], None],
                  request_rate: float = 0.0):
         self.config, self.target, self.analysis = config, target, analysis
-        self.save, self.publish, self.log = save, publish, log
+        self.save, self.publish, self.log, self.audit = save, publish, log, NO_AUDIT
         self.request_rate = request_rate  # the service's requests/s (the budget's)
         self.guard: tuple[str, float, float] | None = None  # a guard period the phase borrows
 
@@ -115,6 +116,7 @@ class ShadowPhase:
         start = time.time()
         state.step_started_at = step.start = iso_from_epoch(start)
         self.save(candidate.version, state)
+        self.audit.step_started(state)
         clock = StepClock(start, duration, timeout, data_start=start)
         interval = cfg.seconds("interval")
         next_eval, first_error = start + interval, None
@@ -123,7 +125,7 @@ class ShadowPhase:
             cancellation.raise_if_requested()
             now = time.time()
             evaluation = self._look(candidate, state, start, now)
-            step.evaluations.append(evaluation)
+            step.evaluations.append(self.audit.look(state, evaluation))
             self.publish("progressing", 0.0, evaluation.checks)
             self.log(f"  {evaluation.at} shadow {evaluation.verdict} on "
                      f"{evaluation.window_seconds:.0f} s: "

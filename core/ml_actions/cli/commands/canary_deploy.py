@@ -15,18 +15,21 @@ from ml_actions.cli.declarations import (
 )
 from ml_actions.cli.runner import ActionsRunner
 from ml_actions.config.settings import load_config
-from ml_actions.errors import InputError
+from ml_actions.errors import InputError, first_line
 from ml_actions.registry import registry_from_config
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.prometheus_reader import (
     PrometheusReader,
     prometheus_credentials,
 )
+from ml_actions.rollout.audit_log import NO_AUDIT, AuditLog, open_audit
 from ml_actions.rollout.controller import Rollout
 from ml_actions.rollout.gauges import RolloutMetricsPublisher
 from ml_actions.rollout.preflight import check_prometheus, check_target
 from ml_actions.rollout.publishing import GithubRolloutPublisher
 from ml_actions.rollout.report import render_markdown, write_report
+from ml_actions.rollout.results import RolloutResult
+from ml_actions.rollout.rollout_lock import TAKEOVER_TAG, RolloutLock, this_run
 from ml_actions.rollout.start import prepare
 from ml_actions.serving_contract import ADMIN_TOKEN_ENV
 from ml_actions.targets.factory import make_target
@@ -73,27 +76,56 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
     rollout = Rollout(config, registry, target, analysis, inputs.model_name, log=runner.info,
                       publish=publisher)
     run_url = runner.context.run_url
+    lock = RolloutLock(registry, inputs.model_name, this_run(runner.env, run_url))
     candidate, state = prepare(registry, config, target, inputs.model_name, inputs.candidate,
-                               bool(inputs.skip_validation_check), bool(inputs.resume), run_url)
-    if state.validation_check == "skipped":
-        runner.warning(f"v{candidate.version} was not validated; deploying because of "
-                       "--skip-validation-check (recorded as rollout.validation_check=skipped)")
-    elif state.validation_check == "passed-unverified":
-        runner.warning(f"v{candidate.version} passed a gate whose environment, gate config or "
-                       "champion was not recorded (tagged by hand, an older ml-actions, or "
-                       "--skip-validation-check); deploying, recorded as "
-                       "rollout.validation_check=passed-unverified")
-    github = GithubRolloutPublisher(runner.context, inputs.github_token, config,
-                                    inputs.model_name, inputs.report_dir)
-    github.started(candidate.version)
-    for warning in github.take_warnings():
-        runner.warning(warning)
-    with runner.group(f"canary of {inputs.model_name} v{candidate.version}"), \
-            cancel_on_sigterm("the canary was taken out of traffic before exiting"):
-        result = rollout.run(candidate, state, resumed=bool(inputs.resume))
+                               bool(inputs.skip_validation_check), bool(inputs.resume), run_url,
+                               lock=lock)
+    audit = NO_AUDIT
+    try:  # from here the lock is held: released at every ending, kept for --resume after a crash
+        if lock.took_over is not None:
+            runner.warning(f"took over {lock.name} from {lock.took_over.describe()}: "
+                           f"{lock.took_over_why} (recorded as {TAKEOVER_TAG} on "
+                           f"v{candidate.version})")
+        if state.validation_check == "skipped":
+            runner.warning(f"v{candidate.version} was not validated; deploying because of "
+                           "--skip-validation-check (recorded as rollout.validation_check="
+                           "skipped)")
+        elif state.validation_check == "passed-unverified":
+            runner.warning(f"v{candidate.version} passed a gate whose environment, gate config "
+                           "or champion was not recorded (tagged by hand, an older ml-actions, "
+                           "or --skip-validation-check); deploying, recorded as "
+                           "rollout.validation_check=passed-unverified")
+        audit = open_audit(registry, inputs.model_name, candidate.version, candidate.tags,
+                           bool(inputs.resume), runner.warning,
+                           {"model": inputs.model_name, "version": candidate.version,
+                            "run_id": lock.me.run_id, "run_url": run_url})
+        rollout.audit = rollout.shadow.audit = audit
+        audit.started(state, bool(inputs.resume), {"lock_holder": lock.me.holder,
+                                                    "config_digest": config.digest()})
+        github = GithubRolloutPublisher(runner.context, inputs.github_token, config,
+                                        inputs.model_name, inputs.report_dir)
+        github.started(candidate.version)
+        for warning in github.take_warnings():
+            runner.warning(warning)
+        with runner.group(f"canary of {inputs.model_name} v{candidate.version}"), \
+                cancel_on_sigterm("the canary was taken out of traffic before exiting"):
+            result = rollout.run(candidate, state, resumed=bool(inputs.resume))
+        audit.ended(result)
+        result.audit_run_id, result.audit_url = audit.run_id, audit.url
+        return _report(result, inputs, runner, github, audit)
+    except BaseException as err:
+        audit.ended(error=err)  # the first ending recorded counts
+        raise
+    finally:
+        _finish(lock, audit, runner)
+
+
+def _report(result: RolloutResult, inputs: Inputs, runner: ActionsRunner,
+            github: GithubRolloutPublisher, audit: AuditLog) -> int:
     for warning in result.warnings:
         runner.warning(warning)
     path = write_report(result, inputs.report_dir)
+    audit.attach_report(path)
     markdown = render_markdown(result)
     runner.add_summary(markdown)
     comment = github.finished(result, markdown)
@@ -108,6 +140,22 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
         runner.error(f"canary {result.result.replace('_', ' ')}: {result.reason}",
                      title="ml-actions canary-deploy")
     return EXIT_CODES[result.result]
+
+
+def _finish(lock: RolloutLock, audit: AuditLog, runner: ActionsRunner) -> None:
+    """Every ending: the audit run closed, the lock released unless the rollout still runs.
+    Runs in a `finally`, so it warns instead of raising: the rollout's own error is the one
+    that must surface."""
+    audit.close("FINISHED" if audit.result_recorded else "FAILED")  # never raises
+    try:
+        said = lock.release_if_ended()
+    except Exception as err:  # noqa: BLE001 - see above
+        runner.warning(f"could not release {lock.name} ({first_line(err)}); once this rollout "
+                       "no longer runs the next canary-deploy takes it over, or delete the "
+                       f"registered model {lock.name!r}")
+    else:
+        if said:
+            runner.info(said)
 
 
 COMMANDS = [
