@@ -8,8 +8,8 @@ previous champion shadow-scores for the guard period (`guard_period`).
 A failure rolls back (traffic first, then registry); a sample-ratio mismatch aborts; a step
 still inconclusive past its timeout ends the rollout `inconclusive` (canary removed, champion
 untouched); Prometheus errors fail safe (roll back, or hold for `hold_timeout`). Every
-transition is written to the candidate's `rollout.*` tags first, so a killed runner can
-`--resume`.
+transition is committed to the candidate's `rollout.state` tag first (`state.py`), so a killed
+runner can `--resume`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ml_actions.rollout.preflight import service_rate
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
 from ml_actions.rollout.shadow_phase import ShadowPhase, wanted
-from ml_actions.rollout.state import RolloutState, decision_digest
+from ml_actions.rollout.state import RolloutState, decision_digest, write_state
 from ml_actions.rollout.step_policy import StepClock, decide
 from ml_actions.targets.base import DeploymentTarget
 from ml_actions.timestamps import epoch_from_iso, iso_from_epoch, now_iso
@@ -59,12 +59,9 @@ class Rollout:
 
     # -- durable state ----------------------------------------------------------------------
     def save(self, version: str, state: RolloutState) -> None:
-        """Write the tags that changed since the last save (one registry call per tag)."""
+        """Commit the state in one registry call, then the mirror tags that changed."""
         state.updated_at = now_iso()
-        tags = state.to_tags()
-        changed = {k: v for k, v in tags.items() if self._saved.get(k) != v}
-        self.registry.set_tags(self.model_name, version, changed)
-        self._saved = tags
+        self._saved = write_state(self.registry, self.model_name, version, state, self._saved)
 
     # -- the machine --------------------------------------------------------------------------
     def run(self, candidate: ModelVersionRef, state: RolloutState,
@@ -75,7 +72,8 @@ class Rollout:
                                validation_check=state.validation_check, resumed=resumed,
                                environment=self.config.environment,
                                config_digest=self.config.digest())
-        self._saved = state.to_tags()  # prepare() wrote it, or --resume read it
+        # prepare() wrote every tag; --resume read them (mirrors may be older than the state)
+        self._saved = dict(candidate.tags) if resumed else state.to_tags()
         self.registry.set_alias(self.model_name, self.config.registry.canary_alias,
                                 candidate.version)
         try:
