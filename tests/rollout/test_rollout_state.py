@@ -26,7 +26,8 @@ def full_state(**changes) -> RolloutState:
                          steps=[5.0, 25.0, 50.0, 100.0], stable_version="3", failures=1,
                          consecutive_failures=1, reason="latency_p99 ≥ bound",
                          run_url="https://user:secret@ci.example/run/1",
-                         baseline_since="2024-01-01T00:00:00Z", shadow_verdict="passed")
+                         baseline_since="2024-01-01T00:00:00Z", flipped_at="",
+                         previous_champion="3", shadow_verdict="passed")
     for key, value in changes.items():
         setattr(state, key, value)
     return state
@@ -39,7 +40,7 @@ def test_the_state_document_round_trips_and_is_what_from_tags_reads():
     back = RolloutState.from_tags(tags)
     assert back == RolloutState.from_json(state.to_json())
     assert (back.step_index, back.weight, back.steps, back.failures, back.reason,
-            back.shadow_verdict) == (2, 50.0, state.steps, 1, state.reason, "passed")
+            back.previous_champion) == (2, 50.0, state.steps, 1, state.reason, "3")
     assert back.run_url == "https://***@ci.example/run/1"  # credentials never reach a tag
     assert json.loads(tags[STATE_TAG])["format"] == 1
     assert tags["rollout.steps"] == "5,25,50,100" and tags["rollout.status"] == "running"

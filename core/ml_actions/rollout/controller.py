@@ -9,7 +9,8 @@ A failure rolls back (traffic first, then registry); a sample-ratio mismatch abo
 still inconclusive past its timeout ends the rollout `inconclusive` (canary removed, champion
 untouched); Prometheus errors fail safe (roll back, or hold for `hold_timeout`). Every
 transition is committed to the candidate's `rollout.state` tag first (`state.py`), so a killed
-runner can `--resume`.
+runner can `--resume`. The traffic flip is the commit point
+(`promotion.py`): after it nothing rolls back, and a resume only converges the registry.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
 from ml_actions.rollout.budget import check_budget
 from ml_actions.rollout.guard_period import start_guard_period
 from ml_actions.rollout.preflight import service_rate
+from ml_actions.rollout.promotion import after_flip_error, check_resumed_flip, flipped, promote
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
 from ml_actions.rollout.shadow_phase import ShadowPhase, wanted
@@ -76,31 +78,39 @@ class Rollout:
         self._saved = dict(candidate.tags) if resumed else state.to_tags()
         self.registry.set_alias(self.model_name, self.config.registry.canary_alias,
                                 candidate.version)
+        done = resumed and check_resumed_flip(self.target, self.model_name, candidate, state,
+                                              self.log)
         try:
-            if wanted(self.config, state):
-                self.shadow.run(candidate, state, result)
-            self._load(candidate, state, resumed)
-            phase = state.phase
-            if phase not in ("bake", "promoting"):
-                for index in range(state.step_index, len(state.steps)):
-                    self._run_step(candidate, state, result, index, state.steps[index], "step",
-                                   self.config.canary.interval_seconds)
-            if phase != "promoting":
-                self._run_step(candidate, state, result, len(state.steps) - 1, 100.0, "bake",
-                               self.config.canary.bake_seconds)
+            if not done:
+                self._judge(candidate, state, result, resumed)
             self._promote(candidate, state, result)
         except StepOutcome as outcome:
             self._stop(candidate, state, result, outcome)
-        except MlActionsError as err:  # the target or the registry failed, or a cancel
-            self._emergency_stop(candidate, state, result, err)
-            raise
-        except KeyboardInterrupt:  # Ctrl-C: never leave the canary serving unjudged
-            err = Cancelled("interrupted (SIGINT): the canary was taken out of traffic")
+        except (MlActionsError, KeyboardInterrupt) as err:  # target, registry, cancel, Ctrl-C
+            if flipped(self.target, self.model_name, candidate.version, state):
+                raise after_flip_error(candidate.version, state, err) from err
+            if isinstance(err, KeyboardInterrupt):  # never leave the canary serving unjudged
+                err = Cancelled("interrupted (SIGINT): the canary was taken out of traffic")
             self._emergency_stop(candidate, state, result, err)
             raise err from None
         result.ended_at = now_iso()
         result.failures = state.failures
         return result
+
+    def _judge(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
+               resumed: bool) -> None:
+        """Everything before the flip: shadow phase, load, the steps and the bake."""
+        if wanted(self.config, state):
+            self.shadow.run(candidate, state, result)
+        self._load(candidate, state, resumed)
+        phase = state.phase
+        if phase not in ("bake", "promoting"):
+            for index in range(state.step_index, len(state.steps)):
+                self._run_step(candidate, state, result, index, state.steps[index], "step",
+                               self.config.canary.interval_seconds)
+        if phase != "promoting":
+            self._run_step(candidate, state, result, len(state.steps) - 1, 100.0, "bake",
+                           self.config.canary.bake_seconds)
 
     def _load(self, candidate: ModelVersionRef, state: RolloutState, resumed: bool) -> None:
         slot = self.target.state().slot("canary")
@@ -275,22 +285,15 @@ class Rollout:
     def _promote(self, candidate: ModelVersionRef, state: RolloutState,
                  result: RolloutResult) -> None:
         aliases = self.config.registry
-        state.phase = "promoting"
-        self.save(candidate.version, state)
-        self.target.promote()
-        champion = self.registry.find_alias(self.model_name, aliases.champion_alias)
-        old = (champion.version if champion else None) or state.stable_version
-        if old and old != candidate.version:
-            self.registry.set_alias(self.model_name, aliases.previous_champion_alias, old)
-        self.registry.set_alias(self.model_name, aliases.champion_alias, candidate.version)
-        self.registry.delete_alias(self.model_name, aliases.canary_alias)
-        state.status, state.phase, state.weight = "promoted", "done", 100.0
-        self.save(candidate.version, state)
+        old, warnings = promote(self.config, self.registry, self.target, self.model_name,
+                                candidate, state, self.save, self.log)
+        result.warnings += warnings
         self.publish("promoted", 100.0, [])
         result.result, result.final_weight = "promoted", 100.0
         result.reason = f"every step passed; v{candidate.version} is now @{aliases.champion_alias}"
         self.log(result.reason)
         result.guard_period = start_guard_period(self.config, self.registry, self.target,
-                                                 self.model_name, candidate.version, old)
+                                                 self.model_name, candidate.version,
+                                                 old or None)
         if result.guard_period and result.guard_period.warning:
             result.warnings.append(result.guard_period.warning)

@@ -1,9 +1,9 @@
 """A rollout's durable state: one JSON document in one MLflow model-version tag on the candidate.
 
 A GitHub-hosted job stops after 6 h and a runner can die at any moment, so the rollout keeps
-nothing important in memory: the step, weights, timestamps, failure counts and the last
-decision are written to the registry at every transition (and the `canary` alias points at
-the candidate while it runs).
+nothing important in memory: the step, weights, timestamps, failure counts, the last decision
+and whether traffic was already flipped to the candidate are written to the registry before
+and after every transition (and the `canary` alias points at the candidate while it runs).
 
 Why one document: MLflow has no batch write for model-version tags, so state spread over one
 tag per field was written in one REST call per tag, and a runner (or MLflow) dying between two
@@ -57,6 +57,12 @@ class RolloutState:
     baseline_since: str = ""
     baseline_until: str = ""
     shadow_verdict: str = ""  # passed once the shadow phase passed: --resume skips it
+    # The commit point: when the target moved 100 % of traffic to the candidate. From then on
+    # nothing rolls traffic back; `--resume` only finishes the registry writes.
+    flipped_at: str = ""
+    # The champion the flip replaced, recorded before the flip so that a resume names the same
+    # one for @previous-champion however far the registry writes got.
+    previous_champion: str = ""
 
     # -- the document -------------------------------------------------------------------------
     def to_json(self, limit: int = TAG_VALUE_LIMIT) -> str:
