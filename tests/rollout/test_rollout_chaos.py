@@ -1,16 +1,20 @@
 """Rollouts that fail safe, with real services failing under them: MLflow cut off right after
-the traffic flip, and a runner killed at 100 % that resumes on the stable evidence recorded
-before stable stopped serving."""
+the traffic flip, Prometheus stopped for 20 s in the middle of a step, and a runner killed at
+100 % that resumes on the stable evidence recorded before stable stopped serving."""
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from ml_actions.errors import InfrastructureError, InputError
 from ml_actions.registry import Registry
+from ml_actions.rollout.report import report_dict
 from ml_actions.rollout.state import RolloutState
+from tests.fixtures.local_services import start_prometheus
 from tests.rollout.conftest import fast_config
 from tests.rollout.simulation import GOOD, SimulatedTarget
 from tests.rollout.tcp_proxy import TcpProxy
@@ -64,6 +68,57 @@ def test_mlflow_lost_right_after_the_flip_keeps_traffic_and_resume_converges(
             d.run(resume=True)  # converged: nothing left to resume
     finally:
         proxy.stop()
+
+
+class PrometheusOutage(SimulatedTarget):
+    """Stops Prometheus one second into the first step, for 20 s, then starts it again."""
+
+    prometheus = None
+    outage: threading.Thread | None = None
+    restarted: list = []
+
+    def set_canary_weight(self, weight: float) -> None:
+        super().set_canary_weight(weight)
+        if weight == 50 and self.outage is None:
+            self.outage = threading.Thread(target=self._outage, daemon=True)
+            self.outage.start()
+
+    def _outage(self) -> None:
+        time.sleep(1.0)
+        prom = self.prometheus
+        prom.stop()
+        self.stopped_at = time.time()
+        time.sleep(20.0)
+        port = int(prom.url.rsplit(":", 1)[1])
+        self.restarted.append(start_prometheus(Path(prom.extra["config"]).parent,
+                                               [self.sim.address], "1s", port=port))
+        self.back_at = time.time()
+
+
+def test_prometheus_stopped_20s_mid_step_holds_then_passes(sim, tracking_uri,
+                                                            prometheus_factory):
+    prom = prometheus_factory([sim.address], "1s")
+    config = fast_config(canary={"steps": [50, 100]})  # on_query_error: hold, 60 s (defaults)
+    assert config.analysis.on_query_error == "hold" and config.analysis.hold_timeout == "60s"
+    d = Deploy(sim, prom.url, tracking_uri, GOOD, config=config, target_cls=PrometheusOutage)
+    d.target.prometheus, d.target.restarted = prom, []
+    try:
+        result = d.run()
+    finally:
+        if d.target.outage is not None:
+            d.target.outage.join(timeout=120)  # never leave a Prometheus starting behind
+        for restarted in d.target.restarted:
+            restarted.stop()
+    assert result.result == "promoted", (result.reason, d.lines)
+    step = result.steps[0]
+    held = [ev for ev in step.evaluations if ev.verdict == "error"]
+    assert len(held) >= 5 and all(ev.error.startswith("query error") for ev in held)
+    assert step.verdict == "passed" and step.evaluations[-1].verdict == "pass"
+    assert step.evaluations[-1].canary_requests > 1000  # the outage's requests were judged
+    assert f"held through {len(held)} look(s)" in result.reason
+    recorded = report_dict(result)["steps"][0]["evaluations"]
+    assert sum(ev["verdict"] == "error" for ev in recorded) == len(held)
+    assert d.alias("champion") == d.v2
 
 
 class KilledAtTheBake(SimulatedTarget):

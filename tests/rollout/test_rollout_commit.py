@@ -1,5 +1,5 @@
-"""The flip is the commit point: fast, on a simulated target (no traffic) and a registry double
-that fails the write we choose.
+"""The flip is the commit point, and a look that cannot be judged holds: fast, on a simulated
+target (no traffic) and a registry double that fails the write we choose.
 
 Every registry write after the flip is made to fail in turn; each time traffic must stay on the
 candidate (no rollback, nothing recorded aborted), the error must say so on one line, and
@@ -13,6 +13,7 @@ import pytest
 from ml_actions.errors import InfrastructureError, InputError
 from ml_actions.registry import ModelVersionRef
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
+from ml_actions.rollout.analysis.evidence import AnalysisCheck, Evaluation
 from ml_actions.rollout.controller import Rollout
 from ml_actions.rollout.start import prepare
 from ml_actions.rollout.state import STATE_TAG, RolloutState
@@ -161,6 +162,59 @@ def test_a_recorded_flip_the_target_no_longer_shows_is_not_promoted_again(simula
     assert target.calls.count("promote") == 1 and target.state().slot("stable").model_version \
         == "1"
     assert registry.aliases["champion"] == "1"
+
+
+# -- a look that cannot be judged -------------------------------------------------------------
+def passing(weight: float) -> Evaluation:
+    check = AnalysisCheck("success_rate", "pass", 0.001, 0.03, "<=", 5000, 1000)
+    return Evaluation("2024-01-01T00:00:00Z", weight, 10.0, "pass", [check],
+                      canary_requests=5000, stable_requests=5000)
+
+
+class ScriptedAnalysis(CanaryAnalysis):
+    """Looks that raise (a bug in a check, say) `failures` times, then pass."""
+
+    def __init__(self, config, failures: int):
+        super().__init__(None, config.analysis)
+        self.failures = failures
+
+    def evaluate(self, canary_version, stable_version, weight, since, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("boom")
+        return passing(weight)
+
+
+def scripted_rollout(simulator, failures: int, **analysis):
+    config = fast_config(canary={"steps": [100], "interval": "250ms", "bake": "0s"},
+                         analysis={"interval": "250ms", "inconclusive_timeout": "250ms",
+                                   **analysis})
+    target = SimulatedTarget(simulator, Route(rate=0), {f"models:/{MODEL}/{v}": GOOD
+                                                        for v in "12"})
+    target.load("stable", f"models:/{MODEL}/1")
+    registry = RegistryDouble({"2": {"validation.status": "passed"}}, {"champion": "1"})
+    rollout = Rollout(config, registry, target, ScriptedAnalysis(config, failures), MODEL,
+                      log=lambda line: None)
+    candidate, state = prepare(registry, config, target, MODEL, "2", False, False)
+    return rollout.run(candidate, state), registry
+
+
+def test_an_exception_in_a_look_is_held_past_the_step_timeout_then_judged(simulator):
+    result, registry = scripted_rollout(simulator, failures=4)  # 1 s of errors > due + timeout
+    assert result.result == "promoted", result.reason
+    errors = [ev for ev in result.steps[0].evaluations if ev.verdict == "error"]
+    assert len(errors) == 4 and errors[0].error == "the analysis failed: RuntimeError: boom"
+    assert result.steps[0].evaluations[-1].verdict == "pass"
+    assert "held through 4 look(s)" in result.reason
+
+
+def test_an_exception_in_a_look_rolls_back_with_the_rollback_policy_or_past_the_hold(simulator):
+    result, registry = scripted_rollout(simulator, failures=1, on_query_error="rollback")
+    assert result.result == "rolled_back" and result.reason.startswith("fail-safe: the analysis")
+    assert RolloutState.from_tags(registry.tags["2"]).status == "rolled_back"
+    result, _ = scripted_rollout(simulator, failures=100, hold_timeout="500ms")
+    assert result.result == "rolled_back" and "after holding 500ms" in result.reason
+    assert "analysis.hold_timeout" in result.reason and len(result.steps[0].evaluations) >= 3
 
 
 def test_the_state_tag_is_what_resume_reads(simulator):

@@ -7,9 +7,9 @@ give up -> bake at 100 % -> promote (target, then `champion` / `previous-champio
 previous champion shadow-scores for the guard period (`guard_period`).
 A failure rolls back (traffic first, then registry); a sample-ratio mismatch aborts; a step
 still inconclusive past its timeout ends the rollout `inconclusive` (canary removed, champion
-untouched); Prometheus errors fail safe (roll back, or hold for `hold_timeout`). Every
-transition is committed to the candidate's `rollout.state` tag first (`state.py`), so a killed
-runner can `--resume`. The traffic flip is the commit point
+untouched); Prometheus errors fail safe (hold the weight for `hold_timeout`, then roll back;
+or roll back at once). Every transition is committed to the candidate's `rollout.state` tag
+first (`state.py`), so a killed runner can `--resume`. The traffic flip is the commit point
 (`promotion.py`): after it nothing rolls back, and a resume only converges the registry.
 """
 
@@ -24,10 +24,10 @@ from ml_actions.errors import Cancelled, InfrastructureError, MlActionsError
 from ml_actions.registry import ModelVersionRef, Registry
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.evidence import Evaluation
-from ml_actions.rollout.analysis.prometheus_reader import QueryError
 from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
 from ml_actions.rollout.budget import check_budget
 from ml_actions.rollout.guard_period import start_guard_period
+from ml_actions.rollout.holding import note_holds, on_query_error
 from ml_actions.rollout.preflight import service_rate
 from ml_actions.rollout.promotion import after_flip_error, check_resumed_flip, flipped, promote
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
@@ -93,6 +93,7 @@ class Rollout:
                 err = Cancelled("interrupted (SIGINT): the canary was taken out of traffic")
             self._emergency_stop(candidate, state, result, err)
             raise err from None
+        note_holds(self.config.analysis, result)
         result.ended_at = now_iso()
         result.failures = state.failures
         return result
@@ -214,8 +215,8 @@ class Rollout:
         scrape = self.config.analysis.seconds("scrape_interval")
         try:
             seen = self.analysis.reader.weight_scraped_at(weight, now)
-        except QueryError:
-            seen = None  # the evaluation itself will meet the error and fail safe
+        except Exception:  # noqa: BLE001 - the look itself meets the error and fails safe
+            seen = None
         if seen is not None and seen >= start:
             return seen
         if now - start >= 3 * scrape + 1:
@@ -231,20 +232,8 @@ class Rollout:
             return epoch_from_iso(state.baseline_since), epoch_from_iso(state.baseline_until)
         return start - 5 * self.config.analysis.seconds("interval"), start
 
-    def _on_query_error(self, step: RolloutStep, evaluation: Evaluation, now: float,
-                        start: float, first_error: float | None,
-                        result: RolloutResult) -> float:
-        cfg = self.config.analysis
-        step.verdict = "error"
-        if cfg.on_query_error == "rollback":
-            result.detection_seconds = now - start
-            raise StepOutcome("rollback", f"fail-safe: {evaluation.error}")
-        first_error = first_error or now
-        if now - first_error >= cfg.seconds("hold_timeout"):
-            result.detection_seconds = now - start
-            raise StepOutcome("rollback", f"fail-safe after holding "
-                                          f"{cfg.hold_timeout}: {evaluation.error}")
-        return first_error
+    def _on_query_error(self, *args) -> float:
+        return on_query_error(self.config.analysis, *args)  # hold, or roll back (holding.py)
 
     # -- endings ------------------------------------------------------------------------------
     def _stop(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
