@@ -89,10 +89,13 @@ class Rollout:
         except (MlActionsError, KeyboardInterrupt) as err:  # target, registry, cancel, Ctrl-C
             if flipped(self.target, self.model_name, candidate.version, state):
                 raise after_flip_error(candidate.version, state, err) from err
-            if isinstance(err, KeyboardInterrupt):  # never leave the canary serving unjudged
-                err = Cancelled("interrupted (SIGINT): the canary was taken out of traffic")
-            self._emergency_stop(candidate, state, result, err)
-            raise err from None
+            if isinstance(err, MlActionsError):
+                self._emergency_stop(candidate, state, result, err)
+                raise
+            # Ctrl-C: never leave the canary serving unjudged
+            cancelled = Cancelled("interrupted (SIGINT): the canary was taken out of traffic")
+            self._emergency_stop(candidate, state, result, cancelled)
+            raise cancelled from None
         note_holds(self.config.analysis, result)
         result.ended_at = now_iso()
         result.failures = state.failures

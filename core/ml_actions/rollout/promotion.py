@@ -98,8 +98,8 @@ def promote(config: Config, registry: Registry, target: DeploymentTarget, model_
         save(candidate.version, state)
         target.promote()
         state.flipped_at = now_iso()
-        log(f"flipped: v{candidate.version} serves 100 % on stable, v"
-            f"{state.previous_champion or '?'} stays warm in previous")
+        log(f"flipped: v{candidate.version} serves 100 % on stable, the old stable "
+            f"v{state.stable_version or '?'} stays warm in previous")
         save(candidate.version, state)
     old = state.previous_champion
     if old and old != candidate.version:

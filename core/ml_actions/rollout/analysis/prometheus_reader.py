@@ -9,10 +9,10 @@ during the step counts from zero, which `increase` would not do for its first sa
 
 Counts come per routing group (`group` label, see `serving_contract.ROUTING_GROUPS`): the
 analysis needs them for a variance that respects customer-sticky routing. A query that fails
-is retried with backoff (`retries`), for at most `retry_seconds` (the look interval: retries
-never run into the next look), except one Prometheus refused as bad (HTTP 4xx), which no retry
-mends. A query that still fails is `QueryError`, which the rollout treats as fail-safe (hold,
-then roll back) rather than as "no data".
+is retried with backoff (`retries`) while `retry_seconds` allow (the look interval, so a look
+whose queries keep failing ends about when the next is due), except one Prometheus refused as
+bad (HTTP 4xx), which no retry mends. A query that still fails is `QueryError`, which the
+rollout treats as fail-safe (hold, then roll back) rather than as "no data".
 """
 
 from __future__ import annotations
