@@ -224,6 +224,7 @@ class Flaky(BaseHTTPRequestHandler):
 @pytest.fixture
 def flaky_prometheus():
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), Flaky)
+    server.daemon_threads, server.block_on_close = True, False  # keep-alive clients linger
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
