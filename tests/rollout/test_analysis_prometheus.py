@@ -7,7 +7,10 @@ decided within 20 s, and every look judges all the evidence since the scenario s
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -15,7 +18,11 @@ from ml_actions.config.rollout import CustomCheck
 from ml_actions.config.settings import load_config
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.custom_checks import CustomChecks
-from ml_actions.rollout.analysis.prometheus_reader import PrometheusReader, increase_since
+from ml_actions.rollout.analysis.prometheus_reader import (
+    PrometheusReader,
+    QueryError,
+    increase_since,
+)
 from tests.fixtures.local_services import free_port
 from tests.rollout.conftest import fast_config
 from tests.rollout.simulation import ERRORS_30, GOOD, SHIFTED, SLOW, Route
@@ -163,10 +170,11 @@ def test_custom_check_renders_jinja_and_judges_range(scenarios, sim_prometheus):
 
 
 def test_unreachable_prometheus_is_an_error_not_a_pass():
-    analysis = CanaryAnalysis(PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1),
-                              fast_config().analysis)
+    analysis = CanaryAnalysis(PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1,
+                                               retry_seconds=0.6), fast_config().analysis)
     ev = analysis.evaluate("1", "2", 5, time.time() - 10)
     assert ev.verdict == "error" and "query error" in ev.error and ev.checks == []
+    assert "after 2 attempts" in ev.error  # retried once within its 0.6 s
 
 
 
@@ -189,3 +197,56 @@ def test_increase_since_is_reset_aware_and_counts_new_series_from_zero():
     assert increase_since(samples, 0.5) == 3 + 4 + 2 + 4  # a drop is a restart from 0
     assert increase_since(samples, -1.0) == 5 + 3 + 4 + 2 + 4  # born after `since`
     assert increase_since(samples, 9.0) == 0.0
+
+
+class Flaky(BaseHTTPRequestHandler):
+    """Answers each query with the next status of `script` (the last one repeats)."""
+
+    script: list[int] = [200]
+    times: list[float] = []
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        Flaky.times.append(time.monotonic())
+        status = Flaky.script[min(len(Flaky.times), len(Flaky.script)) - 1]
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [0, "42"]}]}} if status == 200 else
+            {"status": "error", "error": "busy"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky_prometheus():
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Flaky)
+    server.daemon_threads, server.block_on_close = True, False  # keep-alive clients linger
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_failing_query_is_retried_with_backoff_within_the_look_interval(flaky_prometheus):
+    Flaky.script, Flaky.times = [503, 503, 200], []
+    assert PrometheusReader(flaky_prometheus, retry_seconds=5).scalar("up", 0) == 42.0
+    gaps = [b - a for a, b in zip(Flaky.times, Flaky.times[1:], strict=False)]
+    assert len(Flaky.times) == 3 and gaps[0] >= 0.5 and gaps[1] >= 1.0  # backoff doubles
+    Flaky.script, Flaky.times = [503], []  # never answers: the retries end within the bound
+    started = time.monotonic()
+    with pytest.raises(QueryError, match="after 2 attempts") as err:
+        PrometheusReader(flaky_prometheus, retry_seconds=1.0).scalar("up", 0)
+    assert err.value.transient and time.monotonic() - started < 1.0 + 0.5
+    Flaky.script, Flaky.times = [400], []  # a query Prometheus rejects: no retry mends it
+    with pytest.raises(QueryError) as err:
+        PrometheusReader(flaky_prometheus, retry_seconds=5).scalar("bad{", 0)
+    assert not err.value.transient and len(Flaky.times) == 1
+    down = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1, retry_seconds=0.2)
+    with pytest.raises(QueryError, match="Prometheus at"):  # unreachable: one try, in time
+        down.scalar("up", 0)

@@ -47,8 +47,9 @@ class Deploy:
         self.lines: list[str] = []
 
     def rollout(self) -> Rollout:
-        analysis = CanaryAnalysis(PrometheusReader(self.prometheus_url, 2.0),
-                                  self.config.analysis)
+        reader = PrometheusReader(self.prometheus_url, 2.0,
+                                  retry_seconds=self.config.analysis.query_retry_seconds)
+        analysis = CanaryAnalysis(reader, self.config.analysis)
         return Rollout(self.config, self.registry, self.target, analysis, self.name,
                        log=self.lines.append)
 
@@ -117,7 +118,8 @@ def test_sample_ratio_mismatch_halts_as_untrustworthy(sim, sim_prometheus, track
 def test_prometheus_stopped_mid_analysis_rolls_back_fail_safe(sim, tracking_uri,
                                                               prometheus_factory):
     prom = prometheus_factory([sim.address], "1s")
-    d = Deploy(sim, prom.url, tracking_uri, GOOD)
+    config = fast_config(analysis={"on_query_error": "rollback"})
+    d = Deploy(sim, prom.url, tracking_uri, GOOD, config=config)
     stopper = threading.Timer(4.0, prom.stop)
     stopper.start()
     try:

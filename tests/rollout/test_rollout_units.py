@@ -72,7 +72,7 @@ def test_a_schedule_that_cannot_reach_a_verdict_in_time_is_refused_naming_the_kn
 
 def test_the_lease_must_outlast_a_look_and_fit_the_budget():
     """The dead man's switch is part of the worst case: a dead runner's canary keeps its
-    traffic for the lease, so the budget holds max(detection path, lease) + flip."""
+    traffic for the lease, so the budget holds max(detection path, hold path, lease) + flip."""
     short = load_config(None, "prod", {"canary": {"lease": "20s"}})  # prod looks every 30 s
     with pytest.raises(ConfigurationError, match="canary.lease .20s. must outlast one look"):
         check_budget(short.canary, short.analysis, 10_000, alpha_of(short))
@@ -81,6 +81,23 @@ def test_the_lease_must_outlast_a_look_and_fit_the_budget():
         check_budget(long.canary, long.analysis, 10_000, alpha_of(long))
     ok = rollback_budget(long.canary, long.analysis, 10_000, alpha_of(long))
     assert ok.worst_case == pytest.approx(600 + long.canary.flip_seconds)
+
+
+def test_the_budget_counts_holding_while_prometheus_cannot_be_asked():
+    """With `on_query_error: hold` (the default) an unjudged canary keeps its traffic for a
+    look, the reader's retries (one more interval) and the hold before the fail-safe flip."""
+    prod = load_config(None, "prod")
+    assert (prod.analysis.on_query_error, prod.analysis.hold_timeout) == ("hold", "60s")
+    fast = check_budget(prod.canary, prod.analysis, 10_000, alpha_of(prod))  # detects at once
+    assert (fast.retry, fast.hold, fast.unjudged) == (30, 60, 30 + 30 + 60)
+    assert fast.worst_case == pytest.approx(max(fast.unjudged, fast.lease) + fast.flip)
+    held = load_config(None, "prod", {"analysis": {"hold_timeout": "5m"}})
+    with pytest.raises(ConfigurationError, match="shorten analysis.hold_timeout") as err:
+        check_budget(held.canary, held.analysis, 10_000, alpha_of(held))
+    assert "while Prometheus cannot be asked" in str(err.value)
+    failing = load_config(None, "prod", {"analysis": {"hold_timeout": "5m",
+                                                      "on_query_error": "rollback"}})
+    assert check_budget(failing.canary, failing.analysis, 10_000, alpha_of(failing)).hold == 0
 
 
 @pytest.mark.parametrize("steps, message", [

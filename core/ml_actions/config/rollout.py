@@ -247,9 +247,11 @@ class AnalysisConfig:
     inconclusive_timeout: str = "2m"
     # Requests/s the whole service serves; None: measured from Prometheus before step one.
     expected_request_rate: float | None = field(default=None, metadata={"range": (0, None)})
-    # Prometheus unreachable or a query error: roll back (fail safe) or hold the weight.
-    on_query_error: str = field(default="rollback", metadata={"choices": POLICIES_QUERY_ERROR})
-    hold_timeout: str = "5m"  # with `hold`, how long to wait for Prometheus before rolling back
+    # Prometheus unreachable or a query error, after the reader's retries: hold the weight and
+    # keep looking (a Prometheus restart is no reason to lose a good rollout), rolling back
+    # once looks have failed for `hold_timeout` in a row; or roll back at once.
+    on_query_error: str = field(default="hold", metadata={"choices": POLICIES_QUERY_ERROR})
+    hold_timeout: str = "60s"  # with `hold`: failed looks in a row before rolling back
     query_timeout: float = field(default=5.0, metadata={"range": (0.1, 120)})
     # Prometheus over TLS is verified; a private CA is added here, never switched off silently.
     ca_bundle: str | None = None
@@ -263,6 +265,12 @@ class AnalysisConfig:
 
     def seconds(self, name: str) -> float:
         return parse_duration(getattr(self, name), f"analysis.{name}")
+
+    @property
+    def query_retry_seconds(self) -> float:
+        """How long a failing Prometheus query is retried: one look interval, so a look whose
+        queries keep failing still ends about when the next one is due."""
+        return self.seconds("interval")
 
 
 @dataclass

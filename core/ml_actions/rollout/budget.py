@@ -13,8 +13,13 @@ counts, at the first step's weight and the service's request rate (configured as
   + scrape      the evidence must be in Prometheus
   + flip        moving the traffic back
 
-or, when the runner itself dies, the lease (`canary.lease`) after which the gateway drops the
-canary by itself, plus the flip: the budget holds the larger of the two paths.
+or, when Prometheus cannot be asked, the time the canary keeps its traffic unjudged before the
+fail-safe rollback: one look interval, the reader's retries within one more, and with
+`analysis.on_query_error: hold` the `hold_timeout` (plus the flip); or, when the runner itself
+dies, the lease (`canary.lease`) after which the gateway drops the canary by itself, plus the
+flip. The budget holds the largest of the three paths. (An outage shorter than the hold does
+not add to detection: the gateway's counters keep counting, and the first look that gets an
+answer judges all of it.)
 
 A schedule whose sum exceeds `canary.rollback_budget` is refused before anything changes,
 naming the knob that would fix it. Distribution checks (scores, decisions) are not in the
@@ -48,6 +53,13 @@ class Budget:
     lease: float
     worst_case: float
     budget: float
+    retry: float = 0.0  # how long the reader retries a failing query (one look interval)
+    hold: float = 0.0  # analysis.hold_timeout with on_query_error: hold, else 0
+
+    @property
+    def unjudged(self) -> float:
+        """Prometheus down: seconds until the fail-safe rollback decision."""
+        return self.interval + self.retry + self.hold
 
     @property
     def ok(self) -> bool:
@@ -79,23 +91,38 @@ def rollback_budget(canary: CanaryConfig, analysis: AnalysisConfig, request_rate
     interval = analysis.seconds("interval")
     scrape = analysis.seconds("scrape_interval")
     lease = canary.lease_seconds
-    worst = max(detection + interval + scrape, lease) + canary.flip_seconds
+    retry = analysis.query_retry_seconds
+    hold = analysis.seconds("hold_timeout") if analysis.on_query_error == "hold" else 0.0
+    worst = max(detection + interval + scrape, interval + retry + hold,
+                lease) + canary.flip_seconds
     return Budget(request_rate, canary.steps[0], detection, slowest, n, interval, scrape,
-                  canary.flip_seconds, lease, worst, canary.budget_seconds)
+                  canary.flip_seconds, lease, worst, canary.budget_seconds, retry, hold)
 
 
 def check_budget(canary: CanaryConfig, analysis: AnalysisConfig, request_rate: float,
                  alpha: float) -> Budget:
     """The budget, or ConfigurationError naming the largest term and how to fix it."""
     b = rollback_budget(canary, analysis, request_rate, alpha)
-    renewal = b.interval + analysis.query_timeout
+    renewal = b.interval + b.retry + analysis.query_timeout
     if b.ok and b.lease <= renewal:
         raise ConfigurationError(
-            f"canary.lease ({canary.lease}) must outlast one look (analysis.interval + "
-            f"analysis.query_timeout = {format_duration(renewal)}), or a live rollout loses "
-            "its canary; lengthen canary.lease or shorten analysis.interval")
+            f"canary.lease ({canary.lease}) must outlast one look with its query retries "
+            f"(analysis.interval twice + analysis.query_timeout = {format_duration(renewal)}), "
+            "or a live rollout loses its canary; lengthen canary.lease or shorten "
+            "analysis.interval")
     if b.ok:
         return b
+    if b.unjudged > max(b.lease, b.detection + b.interval + b.scrape_interval):
+        hold = f" and analysis.hold_timeout {format_duration(b.hold)}" if b.hold else ""
+        knob = ("shorten analysis.hold_timeout (or set analysis.on_query_error: rollback)"
+                if b.hold >= b.interval + b.retry else "lower analysis.interval")
+        raise ConfigurationError(
+            f"rollback budget exceeded: while Prometheus cannot be asked the canary keeps its "
+            f"traffic for one look and its query retries "
+            f"({format_duration(b.interval + b.retry)}){hold}, plus the flip "
+            f"{format_duration(b.flip)}: {format_duration(b.worst_case)}, over "
+            f"canary.rollback_budget {format_duration(b.budget)}: {knob}, or raise "
+            "canary.rollback_budget")
     if b.lease > b.detection + b.interval + b.scrape_interval:
         raise ConfigurationError(
             f"rollback budget exceeded: a dead runner's canary keeps its traffic for "

@@ -7,9 +7,10 @@ give up -> bake at 100 % -> promote (target, then `champion` / `previous-champio
 previous champion shadow-scores for the guard period (`guard_period`).
 A failure rolls back (traffic first, then registry); a sample-ratio mismatch aborts; a step
 still inconclusive past its timeout ends the rollout `inconclusive` (canary removed, champion
-untouched); Prometheus errors fail safe (roll back, or hold for `hold_timeout`). Every
-transition is written to the candidate's `rollout.*` tags first, so a killed runner can
-`--resume`.
+untouched); Prometheus errors fail safe (hold the weight for `hold_timeout`, then roll back;
+or roll back at once). Every transition is committed to the candidate's `rollout.state` tag
+first (`state.py`), so a killed runner can `--resume`. The traffic flip is the commit point
+(`promotion.py`): after it nothing rolls back, and a resume only converges the registry.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ from ml_actions.errors import Cancelled, InfrastructureError, MlActionsError
 from ml_actions.registry import ModelVersionRef, Registry
 from ml_actions.rollout.analysis.checks import CanaryAnalysis
 from ml_actions.rollout.analysis.evidence import Evaluation
-from ml_actions.rollout.analysis.prometheus_reader import QueryError
 from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
 from ml_actions.rollout.audit_log import NO_AUDIT
 from ml_actions.rollout.budget import check_budget
 from ml_actions.rollout.guard_period import start_guard_period
+from ml_actions.rollout.holding import note_holds, on_query_error
 from ml_actions.rollout.preflight import service_rate
+from ml_actions.rollout.promotion import after_flip_error, check_resumed_flip, flipped, promote
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
 from ml_actions.rollout.shadow_phase import ShadowPhase, wanted
-from ml_actions.rollout.state import RolloutState, decision_digest
+from ml_actions.rollout.state import RolloutState, decision_digest, write_state
 from ml_actions.rollout.step_policy import StepClock, decide
 from ml_actions.targets.base import DeploymentTarget
 from ml_actions.timestamps import epoch_from_iso, iso_from_epoch, now_iso
@@ -60,12 +62,9 @@ class Rollout:
 
     # -- durable state ----------------------------------------------------------------------
     def save(self, version: str, state: RolloutState) -> None:
-        """Write the tags that changed since the last save (one registry call per tag)."""
+        """Commit the state in one registry call, then the mirror tags that changed."""
         state.updated_at = now_iso()
-        tags = state.to_tags()
-        changed = {k: v for k, v in tags.items() if self._saved.get(k) != v}
-        self.registry.set_tags(self.model_name, version, changed)
-        self._saved = tags
+        self._saved = write_state(self.registry, self.model_name, version, state, self._saved)
 
     # -- the machine --------------------------------------------------------------------------
     def run(self, candidate: ModelVersionRef, state: RolloutState,
@@ -76,34 +75,47 @@ class Rollout:
                                validation_check=state.validation_check, resumed=resumed,
                                environment=self.config.environment,
                                config_digest=self.config.digest())
-        self._saved = state.to_tags()  # prepare() wrote it, or --resume read it
+        # prepare() wrote every tag; --resume read them (mirrors may be older than the state)
+        self._saved = dict(candidate.tags) if resumed else state.to_tags()
         self.registry.set_alias(self.model_name, self.config.registry.canary_alias,
                                 candidate.version)
+        done = resumed and check_resumed_flip(self.target, self.model_name, candidate, state,
+                                              self.log)
         try:
-            if wanted(self.config, state):
-                self.shadow.run(candidate, state, result)
-            self._load(candidate, state, resumed)
-            phase = state.phase
-            if phase not in ("bake", "promoting"):
-                for index in range(state.step_index, len(state.steps)):
-                    self._run_step(candidate, state, result, index, state.steps[index], "step",
-                                   self.config.canary.interval_seconds)
-            if phase != "promoting":
-                self._run_step(candidate, state, result, len(state.steps) - 1, 100.0, "bake",
-                               self.config.canary.bake_seconds)
+            if not done:
+                self._judge(candidate, state, result, resumed)
             self._promote(candidate, state, result)
         except StepOutcome as outcome:
             self._stop(candidate, state, result, outcome)
-        except MlActionsError as err:  # the target or the registry failed, or a cancel
-            self._emergency_stop(candidate, state, result, err)
-            raise
-        except KeyboardInterrupt:  # Ctrl-C: never leave the canary serving unjudged
-            err = Cancelled("interrupted (SIGINT): the canary was taken out of traffic")
-            self._emergency_stop(candidate, state, result, err)
-            raise err from None
+        except (MlActionsError, KeyboardInterrupt) as err:  # target, registry, cancel, Ctrl-C
+            if flipped(self.target, self.model_name, candidate.version, state):
+                raise after_flip_error(candidate.version, state, err) from err
+            if isinstance(err, MlActionsError):
+                self._emergency_stop(candidate, state, result, err)
+                raise
+            # Ctrl-C: never leave the canary serving unjudged
+            cancelled = Cancelled("interrupted (SIGINT): the canary was taken out of traffic")
+            self._emergency_stop(candidate, state, result, cancelled)
+            raise cancelled from None
+        note_holds(self.config.analysis, result)
         result.ended_at = now_iso()
         result.failures = state.failures
         return result
+
+    def _judge(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
+               resumed: bool) -> None:
+        """Everything before the flip: shadow phase, load, the steps and the bake."""
+        if wanted(self.config, state):
+            self.shadow.run(candidate, state, result)
+        self._load(candidate, state, resumed)
+        phase = state.phase
+        if phase not in ("bake", "promoting"):
+            for index in range(state.step_index, len(state.steps)):
+                self._run_step(candidate, state, result, index, state.steps[index], "step",
+                               self.config.canary.interval_seconds)
+        if phase != "promoting":
+            self._run_step(candidate, state, result, len(state.steps) - 1, 100.0, "bake",
+                           self.config.canary.bake_seconds)
 
     def _load(self, candidate: ModelVersionRef, state: RolloutState, resumed: bool) -> None:
         slot = self.target.state().slot("canary")
@@ -208,8 +220,8 @@ class Rollout:
         scrape = self.config.analysis.seconds("scrape_interval")
         try:
             seen = self.analysis.reader.weight_scraped_at(weight, now)
-        except QueryError:
-            seen = None  # the evaluation itself will meet the error and fail safe
+        except Exception:  # noqa: BLE001 - the look itself meets the error and fails safe
+            seen = None
         if seen is not None and seen >= start:
             return seen
         if now - start >= 3 * scrape + 1:
@@ -225,20 +237,8 @@ class Rollout:
             return epoch_from_iso(state.baseline_since), epoch_from_iso(state.baseline_until)
         return start - 5 * self.config.analysis.seconds("interval"), start
 
-    def _on_query_error(self, step: RolloutStep, evaluation: Evaluation, now: float,
-                        start: float, first_error: float | None,
-                        result: RolloutResult) -> float:
-        cfg = self.config.analysis
-        step.verdict = "error"
-        if cfg.on_query_error == "rollback":
-            result.detection_seconds = now - start
-            raise StepOutcome("rollback", f"fail-safe: {evaluation.error}")
-        first_error = first_error or now
-        if now - first_error >= cfg.seconds("hold_timeout"):
-            result.detection_seconds = now - start
-            raise StepOutcome("rollback", f"fail-safe after holding "
-                                          f"{cfg.hold_timeout}: {evaluation.error}")
-        return first_error
+    def _on_query_error(self, *args) -> float:
+        return on_query_error(self.config.analysis, *args)  # hold, or roll back (holding.py)
 
     # -- endings ------------------------------------------------------------------------------
     def _stop(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
@@ -279,22 +279,15 @@ class Rollout:
     def _promote(self, candidate: ModelVersionRef, state: RolloutState,
                  result: RolloutResult) -> None:
         aliases = self.config.registry
-        state.phase = "promoting"
-        self.save(candidate.version, state)
-        self.target.promote()
-        champion = self.registry.find_alias(self.model_name, aliases.champion_alias)
-        old = (champion.version if champion else None) or state.stable_version
-        if old and old != candidate.version:
-            self.registry.set_alias(self.model_name, aliases.previous_champion_alias, old)
-        self.registry.set_alias(self.model_name, aliases.champion_alias, candidate.version)
-        self.registry.delete_alias(self.model_name, aliases.canary_alias)
-        state.status, state.phase, state.weight = "promoted", "done", 100.0
-        self.save(candidate.version, state)
+        old, warnings = promote(self.config, self.registry, self.target, self.model_name,
+                                candidate, state, self.save, self.log)
+        result.warnings += warnings
         self.publish("promoted", 100.0, [])
         result.result, result.final_weight = "promoted", 100.0
         result.reason = f"every step passed; v{candidate.version} is now @{aliases.champion_alias}"
         self.log(result.reason)
         result.guard_period = start_guard_period(self.config, self.registry, self.target,
-                                                 self.model_name, candidate.version, old)
+                                                 self.model_name, candidate.version,
+                                                 old or None)
         if result.guard_period and result.guard_period.warning:
             result.warnings.append(result.guard_period.warning)

@@ -17,7 +17,7 @@ from ml_actions.config.settings import RegistryConfig
 from ml_actions.errors import InfrastructureError, InputError
 from ml_actions.registry import Registry
 from ml_actions.rollout.rollout_lock import release_stopped_rollout
-from ml_actions.rollout.state import RolloutState
+from ml_actions.rollout.state import RolloutState, write_state
 from ml_actions.targets.base import DeploymentTarget, TargetState
 from ml_actions.timestamps import now_iso
 
@@ -113,12 +113,7 @@ def record_canary_rollback(registry: Registry, aliases: RegistryConfig, model_na
                            version: str | None, reason: str, status: str = "rolled_back") -> None:
     """Registry after a canary left traffic: tags on the candidate, `canary` alias removed."""
     if version:
-        tags = registry.get_tags(model_name, version)
-        state = RolloutState.from_tags(tags) or RolloutState()
-        state.status, state.reason, state.phase = status, reason, "done"
-        state.weight, state.updated_at = 0.0, now_iso()
-        registry.set_tags(model_name, version, {k: v for k, v in state.to_tags().items()
-                                                if tags.get(k) != v})
+        _record_ending(registry, model_name, version, status, reason)
     canary = registry.find_alias(model_name, aliases.canary_alias)
     if canary is not None and (version is None or canary.version == version):
         registry.delete_alias(model_name, aliases.canary_alias)
@@ -132,9 +127,17 @@ def record_restore(registry: Registry, aliases: RegistryConfig, model_name: str,
     if previous is not None and previous.version == restored:
         registry.delete_alias(model_name, aliases.previous_champion_alias)
     if rolled_back and rolled_back != restored:
-        registry.set_tags(model_name, rolled_back, {
-            "rollout.status": "rolled_back", "rollout.reason": reason,
-            "rollout.updated_at": now_iso(), "rollout.phase": "done"})
+        _record_ending(registry, model_name, rolled_back, "rolled_back", reason)
+
+
+def _record_ending(registry: Registry, model_name: str, version: str, status: str,
+                   reason: str) -> None:
+    """The version's rollout state ends with `status`: its document first, then the mirrors."""
+    tags = registry.get_tags(model_name, version)
+    state = RolloutState.from_tags(tags) or RolloutState()
+    state.status, state.reason, state.phase = status, reason, "done"
+    state.weight, state.updated_at = 0.0, now_iso()
+    write_state(registry, model_name, version, state, tags)
 
 
 def unexpected_state(state: TargetState, expect_canary: str | None,

@@ -11,6 +11,9 @@ Three outcomes per step, stated precisely:
 - otherwise the step extends, up to `inconclusive_timeout` past its time, and then the rollout
   ends `inconclusive` (canary removed, champion untouched), or `aborted` for "no traffic" when
   neither slot saw a request.
+A look Prometheus could not answer decides none of these (the query-error policy holds or
+rolls back, `holding.py`), and the time spent holding does not count toward the step's
+timeout: the step cannot give up on evidence it could not read.
 The controller and the simulator in bench/canary_stats.py both decide through this module.
 """
 
@@ -37,10 +40,20 @@ class StepClock:
     duration: float
     timeout: float
     data_start: float | None = None
+    held_since: float | None = None  # the first look of a run that Prometheus left unanswered
 
     @property
     def due(self) -> float:
         return self.start + self.duration
+
+    def hold(self, now: float) -> None:
+        self.held_since = self.held_since or now
+
+    def resume(self, now: float) -> None:
+        """Looks get answers again: the time held moves the give-up time back by as much."""
+        if self.held_since is not None:
+            self.timeout += now - self.held_since
+            self.held_since = None
 
     @property
     def give_up(self) -> float:
@@ -88,7 +101,15 @@ def what_it_would_take(evaluation: Evaluation, clock: StepClock, now: float) -> 
 
 def decide(evaluation: Evaluation, state, config: AnalysisConfig, clock: StepClock,
            now: float) -> Decision:
-    """The decision of one look; `state` carries `failures` and `consecutive_failures`."""
+    """The decision of one look; `state` carries `failures` and `consecutive_failures`.
+
+    A look Prometheus could not answer (`error`) decides nothing, and stops the step's clock
+    until a look is answered again: past the step's give-up time it would otherwise end the
+    rollout "inconclusive" or "no traffic" on evidence it never read."""
+    if evaluation.verdict == "error":
+        clock.hold(now)
+        return Decision("continue")
+    clock.resume(now)
     if evaluation.verdict == "halt":
         reasons = "; ".join(c.message for c in evaluation.failing())
         return Decision("abort", f"analysis halted as untrustworthy: {reasons}")
@@ -100,7 +121,7 @@ def decide(evaluation: Evaluation, state, config: AnalysisConfig, clock: StepClo
             reasons = "; ".join(f"{c.name}: {c.message}" for c in evaluation.failing())
             return Decision("rollback", reasons, counted_failure=True)
         return Decision("continue", counted_failure=True)
-    if evaluation.verdict != "error" and state.consecutive_failures:
+    if state.consecutive_failures:
         state.consecutive_failures = 0
     if now >= clock.due and passes(evaluation, clock, now):
         return Decision("pass")

@@ -66,7 +66,7 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
         runner.warning("analysis.insecure_skip_verify: Prometheus' TLS certificate is not "
                        "checked")
     reader = PrometheusReader(inputs.prometheus_url, analysis_cfg.query_timeout, verify,
-                              headers, auth)
+                              headers, auth, retry_seconds=analysis_cfg.query_retry_seconds)
     check_target(target, inputs.target_url)
     check_prometheus(reader, analysis_cfg.seconds("scrape_interval"))
     analysis = CanaryAnalysis(reader, config.analysis)

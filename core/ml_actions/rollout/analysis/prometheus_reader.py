@@ -8,14 +8,18 @@ extrapolation), so a gateway restart mid-step loses only what was never scraped.
 during the step counts from zero, which `increase` would not do for its first sample.
 
 Counts come per routing group (`group` label, see `serving_contract.ROUTING_GROUPS`): the
-analysis needs them for a variance that respects customer-sticky routing. Any failure to reach
-Prometheus, or a query it rejects, is `QueryError`, which the rollout treats as fail-safe
-rather than as "no data".
+analysis needs them for a variance that respects customer-sticky routing. A query that fails
+is retried with backoff (`retries`) while `retry_seconds` allow (the look interval, so a look
+whose queries keep failing ends about when the next is due), except one Prometheus refused as
+bad (HTTP 4xx), which no retry mends. A query that still fails is `QueryError`, which the
+rollout treats as fail-safe (hold, then roll back) rather than as "no data".
 """
 
 from __future__ import annotations
 
 import math
+import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -32,15 +36,20 @@ DECISIONS = "ml_gateway_decisions_total"
 WEIGHT = "ml_gateway_traffic_weight"
 FLAGGED_DECISIONS = ("fraud", "flagged", "flag", "block", "blocked", "decline", "1", "true")
 LOOKBACK_SECONDS = 60.0  # how far before the step a range query reaches for the baseline
+RETRIES = 3  # a failing query is asked again up to this often...
+BACKOFF_SECONDS = 0.5  # ...after 0.5 s, 1 s, 2 s, within the reader's `retry_seconds`
+_CLIENT_ERROR = re.compile(r"HTTP Status Code 4(?!29)\d\d")  # 429 (too many) is transient
 
 
 class QueryError(Exception):
     """Prometheus was unreachable or rejected a query; `query` says which."""
 
-    def __init__(self, query: str, cause: str):
-        super().__init__(f"{cause} (query: {query})")
+    def __init__(self, query: str, cause: str, transient: bool = True, attempts: int = 1):
+        tried = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(f"{cause}{tried} (query: {query})")
         self.query = query
         self.cause = cause
+        self.transient = transient  # False: Prometheus rejected the query itself (HTTP 4xx)
 
 
 @dataclass
@@ -152,19 +161,35 @@ class PrometheusReader:
     auth comes from the environment (`prometheus_credentials`), never from a URL."""
 
     def __init__(self, url: str, timeout: float = 5.0, verify: bool | str = True,
-                 headers: dict[str, str] | None = None, auth: tuple | None = None):
+                 headers: dict[str, str] | None = None, auth: tuple | None = None,
+                 retry_seconds: float = 5.0, retries: int = RETRIES):
         import requests
         from prometheus_api_client import PrometheusConnect
 
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.retry_seconds, self.retries = retry_seconds, retries
         session = requests.Session()
         session.verify = verify
+        # No retries underneath: `query` retries, so its time bound is the only one.
         self.client = PrometheusConnect(url=self.url, headers=headers or None, auth=auth,
-                                        session=session,
-                                        retry=Retry(total=1, backoff_factor=0.1))
+                                        session=session, retry=Retry(total=0))
 
     def query(self, promql: str, at: float) -> list[dict]:
+        """One instant query, retried with backoff while it fails and time is left."""
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                return self._query_once(promql, at, attempt + 1)
+            except QueryError as err:
+                delay = BACKOFF_SECONDS * 2 ** attempt
+                late = time.monotonic() - started + delay > self.retry_seconds
+                if not err.transient or attempt >= self.retries or late:
+                    raise
+            time.sleep(delay)
+            attempt += 1
+
+    def _query_once(self, promql: str, at: float, attempt: int) -> list[dict]:
         try:
             return self.client.custom_query(promql, params={"time": f"{at:.3f}"},
                                             timeout=self.timeout)
@@ -172,7 +197,9 @@ class PrometheusReader:
             raise
         except Exception as err:  # noqa: BLE001 - every failure is the same fail-safe event
             cause = first_line(err)
-            raise QueryError(promql, f"Prometheus at {redact(self.url)}: {cause}") from err
+            raise QueryError(promql, f"Prometheus at {redact(self.url)}: {cause}",
+                             transient=not _CLIENT_ERROR.search(cause),
+                             attempts=attempt) from err
 
     def scalar(self, promql: str, at: float) -> float | None:
         """The single value of a query, None when it returns nothing."""
