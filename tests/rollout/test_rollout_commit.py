@@ -29,6 +29,7 @@ class RegistryDouble:
 
     def __init__(self, tags: dict[str, dict[str, str]], aliases: dict[str, str]):
         self.tags, self.aliases = tags, aliases
+        self.models = {}
         self.writes: list[tuple] = []
         self.armed, self.fail_at = False, 0
 
@@ -62,6 +63,22 @@ class RegistryDouble:
 
     def find_alias(self, name, alias):
         return self.resolve(name, alias) if alias in self.aliases else None
+
+    # the rollout lock's registered models (rollout_lock.py), never failing
+    def create_model_if_absent(self, name, tags, description=""):
+        if name in self.models:
+            return False
+        self.models[name] = dict(tags)
+        return True
+
+    def model_tags_if_present(self, name):
+        return (dict(self.models[name]), 0) if name in self.models else None
+
+    def delete_model_if_present(self, name):
+        return self.models.pop(name, None) is not None
+
+    def version_tags_if_present(self, name, version):
+        return self.get_tags(name, version) if version in self.tags else None
 
 
 class Flipping(SimulatedTarget):
