@@ -9,8 +9,11 @@ export PYSPARK_PYTHON ?= $(abspath $(PY))
 setup:
 	@bash scripts/bootstrap.sh
 
+# Two workers, one test file each at a time (module fixtures such as the e2e stack start once):
+# most end-to-end time is spent waiting on looks and scrapes, so two files overlap well.
 test: setup
-	$(PY) -m pytest -q -ra --durations=15 --cov --cov-report=term --cov-report=xml --cov-fail-under=80
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile --durations=25 --cov --cov-report=term \
+		--cov-report=xml --cov-fail-under=80
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not integration"
