@@ -33,8 +33,9 @@ class MlflowDiesAtTheFlip(SimulatedTarget):
         self.proxy.stop()
 
 
+@pytest.mark.chaos
 def test_mlflow_lost_right_after_the_flip_keeps_traffic_and_resume_converges(
-        sim, sim_prometheus, tracking_uri):
+        sim, sim_prometheus, tracking_uri, chaos_row):
     proxy = TcpProxy(tracking_uri)
     try:
         config = fast_config(canary={"steps": [100], "bake": "1s"})
@@ -44,6 +45,7 @@ def test_mlflow_lost_right_after_the_flip_keeps_traffic_and_resume_converges(
         d.target.proxy = proxy
         with pytest.raises(InfrastructureError) as failed:
             d.run()
+        cut = time.monotonic()
         message = str(failed.value)
         assert "traffic is on v2" in message and "--resume" in message and "\n" not in message
         state = d.target.state()
@@ -66,6 +68,11 @@ def test_mlflow_lost_right_after_the_flip_keeps_traffic_and_resume_converges(
         assert ended.status == "promoted" and ended.flipped_at and ended.previous_champion == d.v1
         with pytest.raises(InputError, match="no rollout"):
             d.run(resume=True)  # converged: nothing left to resume
+        chaos_row("MLflow stopped right after the flip to 100 % (simulated gateway)",
+                  "traffic stays on the candidate; resume converges the registry; champion "
+                  "never demoted", "exit 2 'traffic is on v2 ... --resume'; resume promoted "
+                  "without a second promote; old champion warm in previous",
+                  seconds_to_safe=time.monotonic() - cut)
     finally:
         proxy.stop()
 
@@ -95,8 +102,9 @@ class PrometheusOutage(SimulatedTarget):
         self.back_at = time.time()
 
 
+@pytest.mark.chaos
 def test_prometheus_stopped_20s_mid_step_holds_then_passes(sim, tracking_uri,
-                                                            prometheus_factory):
+                                                            prometheus_factory, chaos_row):
     prom = prometheus_factory([sim.address], "1s")
     config = fast_config(canary={"steps": [50, 100]})  # on_query_error: hold, 60 s (defaults)
     assert config.analysis.on_query_error == "hold" and config.analysis.hold_timeout == "60s"
@@ -119,6 +127,11 @@ def test_prometheus_stopped_20s_mid_step_holds_then_passes(sim, tracking_uri,
     recorded = report_dict(result)["steps"][0]["evaluations"]
     assert sum(ev["verdict"] == "error" for ev in recorded) == len(held)
     assert d.alias("champion") == d.v2
+    chaos_row("Prometheus stopped for 20 s mid-step (simulated gateway, on_query_error: hold)",
+              "held, then decided as configured; recorded",
+              f"{len(held)} looks held and recorded over a "
+              f"{d.target.back_at - d.target.stopped_at:.0f} s outage, then the step passed on "
+              f"{step.evaluations[-1].canary_requests} canary requests; promoted")
 
 
 class KilledAtTheBake(SimulatedTarget):
