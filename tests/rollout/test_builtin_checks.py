@@ -119,3 +119,23 @@ def test_no_judged_check_is_never_a_pass():
     assert empty == [] and combine(empty) == "inconclusive"
     skipped = analysis().builtin_checks(sample("canary", 0), sample("stable", 0), 5, False)
     assert combine(skipped) == "inconclusive"
+
+
+def test_at_100_percent_latency_is_judged_against_max_seconds_not_a_recorded_stable():
+    # the canary takes all the traffic: its tail is slower than stable's recorded one (the
+    # machines are busier), yet every request answers well under max_seconds
+    busier = analysis(latency={"max_seconds": 0.1})
+    judged = by_name(busier.builtin_checks(sample("canary", 20000, slow=2000),
+                                           sample("stable", 20000), 100, True))
+    check = judged["latency_p99"]
+    assert check.verdict == "pass", check.message
+    assert "max_seconds" in check.message and "stable serves nothing" in check.message
+    # the same tail with stable serving beside it is a regression
+    assert by_name(busier.builtin_checks(sample("canary", 20000, slow=2000),
+                                         sample("stable", 20000), 50, False)
+                   )["latency_p99"].verdict == "fail"
+    # and past max_seconds the canary fails at 100 % too
+    strict = analysis(latency={"max_seconds": 0.05})
+    assert by_name(strict.builtin_checks(sample("canary", 20000, slow=2000),
+                                         sample("stable", 20000), 100, True)
+                   )["latency_p99"].verdict == "fail"

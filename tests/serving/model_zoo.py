@@ -40,6 +40,12 @@ def fraud_frame(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def _use(tracking_uri: str) -> None:
+    mlflow.set_tracking_uri(tracking_uri)
+    # the active experiment is process state: one set on another server may not exist here
+    mlflow.set_experiment("gateway-test-models")
+
+
 def _register(name: str, log) -> str:
     with mlflow.start_run():
         info = log()
@@ -49,7 +55,7 @@ def _register(name: str, log) -> str:
 def register_sklearn(tracking_uri: str, name: str, seed: int = 0, c: float = 1.0) -> str:
     from sklearn.linear_model import LogisticRegression
 
-    mlflow.set_tracking_uri(tracking_uri)
+    _use(tracking_uri)
     data = fraud_frame(400, seed)
     model = LogisticRegression(C=c, max_iter=500).fit(data[FEATURES], data.TX_FRAUD)
     signature = infer_signature(data[FEATURES], model.predict_proba(data[FEATURES]))
@@ -81,7 +87,7 @@ class SlowModel(RaisingModel):
 
 
 def _register_pyfunc(tracking_uri: str, name: str, python_model) -> str:
-    mlflow.set_tracking_uri(tracking_uri)
+    _use(tracking_uri)
     data = fraud_frame(20)
     signature = infer_signature(data[FEATURES], np.zeros(len(data)))
     return _register(name, lambda: mlflow.pyfunc.log_model(
@@ -92,7 +98,7 @@ def _register_pyfunc(tracking_uri: str, name: str, python_model) -> str:
 def register_needing_column(tracking_uri: str, name: str, column: str) -> str:
     """The raising model whose signature also requires `column`: it refuses requests without
     it on its input contract (a shadow that was trained on a feature the champion lacks)."""
-    mlflow.set_tracking_uri(tracking_uri)
+    _use(tracking_uri)
     data = fraud_frame(20).assign(**{column: 1.0})
     signature = infer_signature(data[[*FEATURES, column]], np.zeros(len(data)))
     return _register(name, lambda: mlflow.pyfunc.log_model(
@@ -115,7 +121,7 @@ def register_spark(spark, tracking_uri: str, name: str):
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import VectorAssembler
 
-    mlflow.set_tracking_uri(tracking_uri)
+    _use(tracking_uri)
     data = fraud_frame(300, seed=3)
     train = spark.createDataFrame(data[FEATURES + ["TX_FRAUD"]])
     pipeline = Pipeline(stages=[

@@ -96,7 +96,13 @@ def success_rate(canary: SlotSample, stable: SlotSample, cfg: SuccessRateCheck,
 
 
 def latency_tail(canary: SlotSample, stable: SlotSample, cfg: LatencyCheck,
-                 plan: TestPlan) -> AnalysisCheck:
+                 plan: TestPlan, concurrent: bool = True) -> AnalysisCheck:
+    """The canary's tail against stable's quantile, and against `max_seconds`.
+
+    Only concurrent evidence is compared with stable: at 100 % (and in the bake) stable's is a
+    recorded baseline from an earlier step, and latency, unlike errors, moves with the load on
+    the machines between then and now (the canary now takes all the traffic), so there the
+    canary is judged against the absolute `max_seconds` alone."""
     q = cfg.quantile
     name = f"latency_p{q * 100:g}"
     stable_q = bucket_quantile(q, stable.latency.bounds, stable.latency.total())
@@ -113,6 +119,14 @@ def latency_tail(canary: SlotSample, stable: SlotSample, cfg: LatencyCheck,
     own = grouped_rate(canary.latency.above(limit), canary.latency.totals())
     relative, absolute = _against_stable_and_limit(c, s, own, 1 - q, cfg.tolerance,
                                                    cfg.min_effect, plan)
+    if not concurrent:
+        _fill(check, absolute, f"share slower than max_seconds {cfg.max_seconds:g} s")
+        check.value, check.threshold = own.value, 1 - q
+        check.message = (f"{int(own.events)} of {int(own.trials)} canary requests slower than "
+                         f"max_seconds {limit:g} s (stable serves nothing now: its recorded "
+                         "latency would measure the machines' load, not the model); "
+                         + _evidence(absolute, "share"))
+        return check
     _fill(check, relative, f"share slower than {level:g} s (stable's p{q * 100:g}), "
                            "canary - stable")
     check.message = (f"{int(c.events)} of {int(c.trials)} canary requests slower than "

@@ -97,7 +97,8 @@ class CanaryAnalysis:
         if enabled.success_rate.enabled:
             checks.append(builtin.success_rate(canary, stable, enabled.success_rate, plan))
         if enabled.latency.enabled:
-            checks.append(builtin.latency_tail(canary, stable, enabled.latency, plan))
+            checks.append(builtin.latency_tail(canary, stable, enabled.latency, plan,
+                                               concurrent=not baseline))
         if enabled.score_shift.enabled:
             checks.append(builtin.score_shift(canary, stable, enabled.score_shift, plan))
         if enabled.decision_rate.enabled:
