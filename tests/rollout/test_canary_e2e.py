@@ -490,13 +490,22 @@ def test_firing_alert_rolls_back_through_alertmanager_and_the_relay(stack, tmp_p
         assert stack.stable_version() == healthy, (alertmanager.log_tail(), relay.incidents)
         restored_after = time.monotonic() - went_bad
         assert restored_after < 60
-        while not relay.incidents and time.monotonic() < deadline:  # registry, then record
+        def acted() -> list:
+            return [i for i in relay.incidents if i.action == "rolled_back"]
+
+        while not acted() and time.monotonic() < deadline:  # registry, then record
             time.sleep(0.1)
-        incident = relay.incidents[0]
-        assert incident.action == "rolled_back" and incident.alert == "MlGatewayHighErrorRate"
+        (incident,) = acted()  # exactly one rollback
+        assert incident.alert == "MlGatewayHighErrorRate"
         assert incident.rollback["restored_version"] == healthy
+        # the errors also fired for the canary slot (its rate outlives the flip by a window):
+        # that alert finds no such canary and changes nothing
+        others = [i for i in relay.incidents if i is not incident]
+        assert all(i.action in ("not_in_expected_state", "duplicate") for i in others), others
         recorded = [json.loads(x) for x in (tmp_path / "incidents.jsonl").read_text().splitlines()]
-        assert recorded[0]["rollback"]["action"] == "previous_restored"
+        assert [r["rollback"]["action"] for r in recorded if r.get("rollback")
+                and r["rollback"].get("action") != "not_in_expected_state"] == \
+            ["previous_restored"]
         assert stack.registry.find_alias(MODEL, "champion").version == healthy
         tags = stack.registry.get_tags(MODEL, v["errors"])
         assert tags["rollout.status"] == "rolled_back" and "MlGatewayHighErrorRate" in \

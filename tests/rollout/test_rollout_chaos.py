@@ -121,7 +121,9 @@ def test_prometheus_stopped_20s_mid_step_holds_then_passes(sim, tracking_uri,
     step = result.steps[0]
     held = [ev for ev in step.evaluations if ev.verdict == "error"]
     assert len(held) >= 5 and all(ev.error.startswith("query error") for ev in held)
-    assert step.verdict == "passed" and step.evaluations[-1].verdict == "pass"
+    # passed on the last look (a watcher without enough data may leave it "inconclusive")
+    assert step.verdict == "passed" and step.evaluations[-1].verdict in ("pass", "inconclusive")
+    assert not step.evaluations[-1].failing()
     assert step.evaluations[-1].canary_requests > 1000  # the outage's requests were judged
     assert f"held through {len(held)} look(s)" in result.reason
     recorded = report_dict(result)["steps"][0]["evaluations"]
