@@ -7,7 +7,6 @@ decided within 20 s, and every look judges all the evidence since the scenario s
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ from ml_actions.rollout.analysis.prometheus_reader import (
 )
 from tests.fixtures.local_services import free_port
 from tests.rollout.conftest import fast_config
+from tests.rollout.fake_prometheus import VECTOR_42, answer_json
 from tests.rollout.simulation import ERRORS_30, GOOD, SHIFTED, SLOW, Route
 
 pytestmark = pytest.mark.integration
@@ -208,14 +208,8 @@ class Flaky(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - the http.server API
         Flaky.times.append(time.monotonic())
         status = Flaky.script[min(len(Flaky.times), len(Flaky.script)) - 1]
-        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-            {"metric": {}, "value": [0, "42"]}]}} if status == 200 else
-            {"status": "error", "error": "busy"}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer_json(self, status, VECTOR_42 if status == 200 else
+                    {"status": "error", "error": "busy"})
 
     def log_message(self, *args):
         pass

@@ -5,7 +5,6 @@ every URL that reaches a message, report, tag, comment or log line."""
 from __future__ import annotations
 
 import io
-import json
 import ssl
 import subprocess
 import threading
@@ -22,6 +21,7 @@ from ml_actions.rollout.analysis.prometheus_reader import (
     prometheus_credentials,
 )
 from tests.fixtures.local_services import free_port
+from tests.rollout.fake_prometheus import VECTOR_42, answer_json
 
 
 class Answer(BaseHTTPRequestHandler):
@@ -29,13 +29,7 @@ class Answer(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - the http.server API
         Answer.seen.append(self.headers.get("Authorization"))
-        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-            {"metric": {}, "value": [0, "42"]}]}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer_json(self, 200, VECTOR_42)
 
     def log_message(self, *args):
         pass
