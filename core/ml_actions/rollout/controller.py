@@ -152,7 +152,6 @@ class Rollout:
         baseline = self._baseline(state, weight, start)
         clock = StepClock(start, duration, cfg.seconds("inconclusive_timeout"))
         interval = cfg.seconds("interval")
-        first_error: float | None = None
         next_eval = start + interval
         while True:
             time.sleep(max(0.0, next_eval - time.time()))
@@ -165,11 +164,8 @@ class Rollout:
             self.log(f"  {evaluation.at} {evaluation.verdict} on {evaluation.window_seconds:.0f} s"
                      ": " + ", ".join(f"{c.name}={c.verdict}" for c in evaluation.checks) + (
                          f" {evaluation.error}" if evaluation.error else ""))
-            if evaluation.verdict == "error":
-                first_error = self._on_query_error(step, evaluation, now, start, first_error,
-                                                   result)
-            else:
-                first_error = None
+            if evaluation.verdict == "error":  # hold, or roll back (holding.py)
+                on_query_error(cfg, step, evaluation, now, start, clock, result)
             decision = decide(evaluation, state, cfg, clock, now)
             if decision.counted_failure:
                 state.last_decision = decision_digest(evaluation.failing())
@@ -236,9 +232,6 @@ class Rollout:
         if state.baseline_since and state.baseline_until:
             return epoch_from_iso(state.baseline_since), epoch_from_iso(state.baseline_until)
         return start - 5 * self.config.analysis.seconds("interval"), start
-
-    def _on_query_error(self, *args) -> float:
-        return on_query_error(self.config.analysis, *args)  # hold, or roll back (holding.py)
 
     # -- endings ------------------------------------------------------------------------------
     def _stop(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,

@@ -16,22 +16,22 @@ from __future__ import annotations
 from ml_actions.config.rollout import AnalysisConfig
 from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
+from ml_actions.rollout.step_policy import StepClock
 
 
 def on_query_error(config: AnalysisConfig, step: RolloutStep, evaluation: Evaluation,
-                   now: float, start: float, first_error: float | None,
-                   result: RolloutResult) -> float:
-    """When this run of failed looks began; raises the rollback once the policy says so."""
+                   now: float, start: float, clock: StepClock, result: RolloutResult) -> None:
+    """Raises the rollback once the policy says so; the run of failed looks is the step
+    clock's hold (`StepClock.held_since`), which the next answered look ends."""
     step.verdict = "error"
     if config.on_query_error == "rollback":
         result.detection_seconds = now - start
         raise StepOutcome("rollback", f"fail-safe: {evaluation.error}")
-    first_error = first_error or now
-    if now - first_error >= config.seconds("hold_timeout"):
+    clock.hold(now)
+    if now - clock.held_since >= config.seconds("hold_timeout"):
         result.detection_seconds = now - start
         raise StepOutcome("rollback", f"fail-safe after holding {config.hold_timeout} "
                                       f"(analysis.hold_timeout): {evaluation.error}")
-    return first_error
 
 
 def held_looks(result: RolloutResult) -> int:
