@@ -166,9 +166,24 @@ def chi_square_homogeneity(canary: Sequence[float], stable: Sequence[float], alp
     c, s = merge_sparse_buckets(canary, stable)
     if len(c) < 2 or sum(c) == 0 or sum(s) == 0:
         return TestOutcome("chi2", 0.0, 1.0, 10**9)
-    chi2, p_value, df, _ = stats.chi2_contingency([c, s], correction=False)
+    chi2, df = _homogeneity_statistic(c, s)  # stats.chi2_contingency(correction=False)
     w = cohens_w(c, s)
-    return TestOutcome("chi2", float(chi2), float(p_value), chi_square_n(w, int(df), alpha, power))
+    return TestOutcome("chi2", chi2, float(special.chdtrc(df, chi2)),
+                       chi_square_n(w, df, alpha, power))
+
+
+def _homogeneity_statistic(c: Sequence[float], s: Sequence[float]) -> tuple[float, int]:
+    """Pearson's statistic of the 2 x k table and its degrees of freedom, as
+    `stats.chi2_contingency` computes them (the bench's fast form: no scipy.stats wrapper)."""
+    rows = (float(sum(c)), float(sum(s)))
+    total = rows[0] + rows[1]
+    chi2 = 0.0
+    for a, b in zip(c, s, strict=True):
+        column = a + b
+        for observed, row in ((a, rows[0]), (b, rows[1])):
+            expected = row * column / total
+            chi2 += (observed - expected) ** 2 / expected if expected else 0.0
+    return chi2, len(c) - 1
 
 
 def fisher_p_value(x_canary: int, n_canary: int, x_stable: int, n_stable: int) -> float:
@@ -182,8 +197,10 @@ def sample_ratio_test(canary: int, total: int, weight_percent: float) -> TestOut
     expected = weight_percent / 100.0
     if total == 0 or expected <= 0 or expected >= 1:
         return TestOutcome("chi2", 0.0, 1.0, 0)
-    result = stats.chisquare([canary, total - canary], [total * expected, total * (1 - expected)])
-    return TestOutcome("chi2", float(result.statistic), float(result.pvalue), 0)
+    # stats.chisquare on (canary, rest) against the weight, in its fast form
+    chi2 = ((canary - total * expected) ** 2 / (total * expected)
+            + (total - canary - total * (1 - expected)) ** 2 / (total * (1 - expected)))
+    return TestOutcome("chi2", chi2, float(special.chdtrc(1, chi2)), 0)
 
 
 def bucket_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[float]) -> float | None:

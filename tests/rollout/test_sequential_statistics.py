@@ -113,3 +113,41 @@ def test_binomial_quantile_is_scipys_ppf():
         q = float(rng.uniform(0.01, 0.5))
         assert binomial_quantile(q, n, p) == stats.binom.ppf(q, n, p), (q, n, p)
     assert binomial_quantile(0.01, 10, 0.001) == 0.0  # below P(X = 0): the quantile is 0
+
+
+def test_a_canary_whose_rate_one_customer_dominates_is_not_surely_worse():
+    """A 5 % canary holding one heavy customer: stable's design effect (many customers) would
+    call its moved share certain; the canary's own grouped variance says it is one customer."""
+    from ml_actions.rollout.analysis.difference_test import surely_beyond, surely_inflated_by
+
+    groups = [str(g) for g in range(16)]
+    stable = grouped_rate({g: 500 for g in groups}, {g: 1000 for g in groups})
+    canary = grouped_rate({"0": 400, **{g: 10 for g in groups[1:]}},
+                          {"0": 500, **{g: 20 for g in groups[1:]}})
+    assert canary.value > stable.value + 0.15
+    assert surely_inflated_by(canary) > 5
+    assert not surely_beyond(canary, stable, 0.05, 0.001)
+    # what stable's design effect alone concluded (the false rollbacks at 500 requests/s)
+    assert rate_above(canary.events, canary.trials, stable.value + 0.05 + 0.02, 0.001)
+
+
+def test_the_canarys_design_effect_counts_only_where_it_is_surely_there():
+    """Unclustered counts (the errors of a broken canary are per request) are inflated by
+    chance in about 10 % of looks at most; customer-clustered counts nearly always."""
+    from ml_actions.rollout.analysis.difference_test import surely_inflated_by
+
+    rng = np.random.default_rng(11)
+    groups = [str(g) for g in range(16)]
+
+    def inflated(rates: np.ndarray) -> float:
+        trials = rng.integers(5, 60, 16)
+        events = rng.binomial(trials, rates)
+        rate = grouped_rate(dict(zip(groups, events.tolist(), strict=True)),
+                            dict(zip(groups, trials.tolist(), strict=True)))
+        return surely_inflated_by(rate)
+
+    iid = [inflated(np.full(16, 0.3)) for _ in range(2000)]
+    clustered = [inflated(rng.beta(0.6, 1.4, 16)) for _ in range(500)]
+    assert np.mean([v > 1 for v in iid]) < 0.12
+    assert np.mean([v > 1 for v in clustered]) > 0.9
+    assert surely_inflated_by(grouped_rate({"0": 3}, {"0": 9, "1": 3})) == 1.0  # 2 groups

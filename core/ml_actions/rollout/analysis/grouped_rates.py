@@ -28,6 +28,7 @@ class Rate:
     events: float
     trials: float
     variance: float
+    groups: int = 0  # routing groups with trials: the variance's degrees of freedom + 1
 
     @property
     def value(self) -> float | None:
@@ -49,7 +50,7 @@ def grouped_rate(events: Mapping[str, float], trials: Mapping[str, float]) -> Ra
         robust = k / (k - 1) * spread / total ** 2
     smoothed = (total_events + 0.5) / (total + 1.0)
     floor = smoothed * (1.0 - smoothed) / total
-    return Rate(total_events, total, max(robust, floor))
+    return Rate(total_events, total, max(robust, floor), len(groups))
 
 
 def difference(canary: Rate, stable: Rate) -> tuple[float | None, float]:

@@ -61,10 +61,9 @@ class GroupedHistogram:
 
     def total(self) -> list[float]:
         """Cumulative counts over all groups."""
-        out = [0.0] * len(self.bounds)
-        for counts in self.groups.values():
-            out = [a + b for a, b in zip(out, counts, strict=True)]
-        return out
+        if not self.groups:
+            return [0.0] * len(self.bounds)
+        return [float(sum(column)) for column in zip(*self.groups.values(), strict=True)]
 
     @property
     def count(self) -> int:
