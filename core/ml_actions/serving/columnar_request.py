@@ -109,13 +109,8 @@ def _split_columns(split: dict, max_rows: int) -> tuple[int, Callable[[str], lis
     if not 0 < len(data) <= max_rows or not all(isinstance(row, list) and len(row) == width
                                                  for row in data):
         raise NotColumnar("rows of another shape")
-    position = {name: number for number, name in enumerate(columns)}
-
-    def column_of(name: str) -> list | None:
-        number = position.get(name)
-        return None if number is None else [row[number] for row in data]
-
-    return len(data), column_of
+    by_name = dict(zip(columns, map(list, zip(*data, strict=True)), strict=True))
+    return len(data), by_name.get
 
 
 def _records_columns(records: Any, max_rows: int) -> tuple[int, Callable[[str], list | None]]:

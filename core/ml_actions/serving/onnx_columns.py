@@ -27,28 +27,27 @@ KIND_DTYPES = {"double": np.dtype(np.float64), "float": np.dtype(np.float32),
 INT_RANGES = {"long": (-2 ** 63, 2 ** 63 - 1), "integer": (-2 ** 31, 2 ** 31 - 1)}
 
 
-def _numbers(values: list, kind: str) -> np.ndarray:
-    """A numeric signature column from JSON numbers; `NotColumnar` for anything else."""
+def _block(columns: list[list], kind: str) -> np.ndarray:
+    """The signature columns of one `kind` as one (columns, rows) array of its numpy type,
+    from their JSON values; `NotColumnar` for a value the pandas path would interpret."""
+    if kind == "string":
+        if not all(type(v) is str for column in columns for v in column):
+            raise NotColumnar("values pandas would convert to string")
+        return np.array(columns, dtype=object)
     if kind in INT_RANGES:
         low, high = INT_RANGES[kind]
-        if not all(type(v) is int and low <= v <= high for v in values):
+        if not all(type(v) is int and low <= v <= high for column in columns for v in column):
             raise NotColumnar(f"values pandas would convert to {kind}")
-        return np.array(values, dtype=KIND_DTYPES[kind])
-    if not all(type(v) is float or (type(v) is int and -FLOAT_EXACT <= v <= FLOAT_EXACT)
-               for v in values):
-        raise NotColumnar(f"values pandas would convert to {kind}")
-    column = np.array(values, dtype=np.float64)
-    if not np.isfinite(column).all():
+        return np.array(columns, dtype=KIND_DTYPES[kind])
+    for column in columns:
+        for v in column:
+            if type(v) is not float and (type(v) is not int or not -FLOAT_EXACT <= v
+                                         <= FLOAT_EXACT):
+                raise NotColumnar(f"values pandas would convert to {kind}")
+    block = np.array(columns, dtype=np.float64)
+    if not np.isfinite(block).all():
         raise NotColumnar("NaN or infinite values")
-    return column.astype(KIND_DTYPES[kind], copy=False)
-
-
-def _strings(values: list) -> np.ndarray:
-    if not all(type(v) is str for v in values):
-        raise NotColumnar("values pandas would convert to string")
-    column = np.empty(len(values), dtype=object)
-    column[:] = values
-    return column
+    return block.astype(KIND_DTYPES[kind], copy=False)
 
 
 class OnnxColumns:
@@ -56,8 +55,18 @@ class OnnxColumns:
 
     def __init__(self, session: OnnxSession, schema: list[tuple[str, str]]):
         self.session = session
-        self.schema = schema
         self.inputs = session.inputs
+        graph = dict(session.inputs)
+        kinds: dict[str, list[str]] = {}
+        for name, kind in schema:
+            kinds.setdefault(kind, []).append(name)
+        # Signature columns of one kind are checked and converted together, then to their
+        # graph inputs' type in one step when they share it (None: input by input).
+        self.plans = []
+        for kind, names in kinds.items():
+            targets = {graph[name] for name in names if name in graph}
+            self.plans.append((kind, names, targets.pop() if len(targets) == 1 else None))
+        self.graph = graph
 
     @classmethod
     def of(cls, session: OnnxSession,
@@ -75,15 +84,20 @@ class OnnxColumns:
     def feeds(self, request: ColumnarRequest) -> dict[str, np.ndarray]:
         """One (n, 1) tensor per graph input; every signature column is checked, as the
         pandas path checks them, even those the graph does not read."""
-        columns = {}
-        for name, kind in self.schema:
-            values = request.raw_column(name)
-            if values is None:
-                raise NotColumnar(f"no column {name!r}")  # the pandas path's 400 says so
-            columns[name] = _strings(values) if kind == "string" else _numbers(values, kind)
-        rows = request.rows
-        return {name: columns[name].astype(dtype, copy=False).reshape(rows, 1)
-                for name, dtype in self.inputs}
+        rows, tensors = request.rows, {}
+        for kind, names, target in self.plans:
+            values = [request.raw_column(name) for name in names]
+            if any(column is None for column in values):
+                raise NotColumnar("a missing column")  # the pandas path's 400 names it
+            block = _block(values, kind)
+            if target is not None:
+                block = block.astype(target, copy=False)
+            block = block.reshape(len(names), rows, 1)
+            for name, column in zip(names, block, strict=True):
+                if name in self.graph:
+                    tensors[name] = column if target is not None \
+                        else column.astype(self.graph[name], copy=False)
+        return {name: tensors[name] for name, _ in self.inputs}
 
     def __call__(self, request: ColumnarRequest) -> np.ndarray:
         return self.session.run(self.feeds(request))
