@@ -38,10 +38,6 @@ class ParsedRequest:
             return None
         return self.frame.iloc[0].to_dict()
 
-    @property
-    def rows(self) -> int:
-        return len(self.frame)
-
     def column(self, name: str) -> pd.Series | None:
         """The request's column `name`, None when it has none."""
         return self.frame[name] if name in self.frame.columns else None
