@@ -10,11 +10,7 @@ Usage: .venv/bin/python bench/gateway_bench.py [--quick] [--only base|forms|evid
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
-import multiprocessing as mp
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -25,80 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "core"), str(ROOT)]
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 TOKEN = "bench-token"
-MAX_IN_FLIGHT = 200  # open loop: beyond this many outstanding requests, count as shed
 
-
-# -- load generator (runs in its own process) -------------------------------------------------
-def _generate(url: str, rate: float | None, seconds: float, payloads: list[dict], out,
-              concurrency: int = 16, total: int = 0, done=None) -> None:
-    """Open loop at `rate` req/s for `seconds`, or (rate None) `concurrency` clients in a
-    closed loop until `total` requests have been sent and the `done` event is set."""
-    import httpx
-
-    async def main():
-        results = []
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-        in_flight = 0
-        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-            async def one(payload, key):
-                nonlocal in_flight
-                if rate is not None and in_flight >= MAX_IN_FLIGHT:  # saturated: shed load
-                    results.append((time.time(), 0.0, "shed", ""))
-                    return
-                in_flight += 1
-                sent = time.time()
-                started = time.perf_counter()
-                try:
-                    response = await client.post("/invocations", json=payload,
-                                                 headers={"X-Routing-Key": key})
-                    status = response.status_code
-                    variant = response.headers.get("X-Model-Variant", "")
-                except httpx.HTTPError as err:
-                    status, variant = f"error:{type(err).__name__}", ""
-                in_flight -= 1
-                results.append((sent, time.perf_counter() - started, status, variant))
-
-            start = time.perf_counter()
-            if rate is None:
-                counter = itertools.count()
-
-                async def worker():
-                    for i in counter:
-                        if i >= total and done.is_set():
-                            return
-                        await one(random.choice(payloads), f"c{i}")
-
-                await asyncio.gather(*(worker() for _ in range(concurrency)))
-            else:
-                tasks = []
-                for i in range(int(rate * seconds)):
-                    delay = start + i / rate - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    tasks.append(asyncio.create_task(one(random.choice(payloads), f"c{i}")))
-                await asyncio.gather(*tasks)
-            return results, time.perf_counter() - start
-
-    out.put(asyncio.run(main()))
-
-
-class LoadGenerator:
-    """Load from a child process; `join()` returns ([(sent_at, latency, status, variant)], s)."""
-
-    def __init__(self, url: str, rate: float | None, seconds: float, payloads: list[dict],
-                 total: int = 0):
-        context = mp.get_context("spawn")
-        self.queue = context.Queue()
-        self.done = context.Event()
-        self.process = context.Process(target=_generate, args=(url, rate, seconds, payloads,
-                                                               self.queue, 16, total, self.done))
-        self.process.start()
-
-    def join(self):
-        self.done.set()
-        results, elapsed = self.queue.get(timeout=1800)
-        self.process.join(timeout=30)
-        return results, elapsed
+from bench.http_load import LoadGenerator  # noqa: E402
 
 
 # -- measurements -----------------------------------------------------------------------------
@@ -209,7 +133,7 @@ def main() -> None:
             from bench.serving_forms import compare_forms
 
             forms = compare_forms(work, uri, get_spark(app_name="gateway-bench"), seconds,
-                                  (200.0, 1000.0, 2000.0), run_rate, TOKEN)
+                                  (50.0, 200.0, 1000.0, 2000.0), run_rate, TOKEN)
         if args.only in (None, "evidence"):
             from bench.gateway_evidence import compare_evidence_costs
             evidence = compare_evidence_costs(work, uri, seconds, run_rate, LoadGenerator, TOKEN,

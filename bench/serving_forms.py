@@ -57,22 +57,29 @@ def median_ms(call: Callable[[], object], repeats: int) -> float:
 
 def inprocess_latency(spark, uri: str, row: pd.DataFrame) -> dict[str, float]:
     """Median ms to score one row: Spark transform, MLflow pyfunc, onnxruntime (from a
-    DataFrame, as the gateway does, and on ready tensors)."""
+    DataFrame, from the request's JSON as the gateway does, and on ready tensors)."""
     import mlflow
     from pyspark.ml.functions import vector_to_array
 
     from ml_actions.onnx_form import OnnxSession
+    from ml_actions.serving.columnar_request import read_invocations
+    from ml_actions.serving.model_loading import ModelRef, build_served_model
+    from tests.serving.gateway_client import split_payload
 
     pipeline = mlflow.spark.load_model(uri)
     pyfunc = mlflow.pyfunc.load_model(uri)
-    onnx_path = mlflow.artifacts.download_artifacts(f"{uri}/model.onnx")
-    session = OnnxSession(Path(onnx_path))
+    model_dir = Path(mlflow.artifacts.download_artifacts(uri))
+    session = OnnxSession(model_dir / "model.onnx")
     feeds = session.feeds(row)
+    served = build_served_model(ModelRef(MODEL, uri), model_dir, lambda: None)
+    payload = split_payload(row)
     return {
         "Spark transform": median_ms(lambda: pipeline.transform(spark.createDataFrame(row))
                                      .select(vector_to_array("probability")[1]).toPandas(), 30),
         "MLflow pyfunc (Spark)": median_ms(lambda: pyfunc.predict(row), 30),
         "onnxruntime, from a DataFrame": median_ms(lambda: session.positive(row), 2000),
+        "onnxruntime, from the request's JSON (gateway)": median_ms(
+            lambda: served.score_columns(read_invocations(payload, 10_000)), 2000),
         "onnxruntime, tensors ready": median_ms(
             lambda: session.session.run([session.output], feeds), 5000),
     }

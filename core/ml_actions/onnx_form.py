@@ -23,6 +23,11 @@ import pandas as pd
 
 ONNX_FLAVOR = "onnx"
 DEFAULT_OUTPUT = "probability"
+# numpy types of the graph inputs a form may declare (the template's are float and string);
+# any other input type is fed float32, which onnxruntime then refuses.
+INPUT_DTYPES = {"tensor(float)": np.dtype(np.float32), "tensor(double)": np.dtype(np.float64),
+                "tensor(int64)": np.dtype(np.int64), "tensor(int32)": np.dtype(np.int32),
+                "tensor(string)": np.dtype(object)}
 # The version tag the quality gate sets: "fail" means the two forms disagree on the test set,
 # and the gateway then serves the Spark form.
 PARITY_TAG = "validation.serving_parity"
@@ -80,22 +85,28 @@ class OnnxSession:
             raise ValueError(f"the ONNX form has no {probability_output!r} output "
                              f"(outputs: {', '.join(outputs)})")
         self.output = probability_output
-        self.inputs = [(i.name, i.type == "tensor(string)") for i in self.session.get_inputs()]
+        # (name, numpy type) per graph input; strings are numpy objects
+        self.inputs = [(i.name, INPUT_DTYPES.get(i.type, np.dtype(np.float32)))
+                       for i in self.session.get_inputs()]
 
     @property
     def input_names(self) -> list[str]:
         return [name for name, _ in self.inputs]
 
     def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """One (n, 1) column per graph input: strings as objects, every number as float32."""
+        """One (n, 1) column per graph input, of its type: strings as objects."""
         rows = len(frame)
-        return {name: (frame[name].astype(str).to_numpy(dtype=object) if text
-                       else frame[name].to_numpy(dtype=np.float32)).reshape(rows, 1)
-                for name, text in self.inputs}
+        return {name: (frame[name].astype(str).to_numpy(dtype=object) if dtype.kind == "O"
+                       else frame[name].to_numpy(dtype=dtype)).reshape(rows, 1)
+                for name, dtype in self.inputs}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The probability output for ready (n, 1) tensors, one per graph input."""
+        return self.session.run([self.output], feeds)[0]
 
     def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
         """The probability output as the graph gives it: (n, 2) class probabilities."""
-        return self.session.run([self.output], self.feeds(frame))[0]
+        return self.run(self.feeds(frame))
 
     def positive(self, frame: pd.DataFrame) -> np.ndarray:
         """P(positive class) per row, as float64."""

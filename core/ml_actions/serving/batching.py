@@ -82,6 +82,16 @@ class MicroBatcher:
             self._full.set()
         return await self._bounded(future)
 
+    def score_now(self, score: Callable[[], np.ndarray], rows: int) -> np.ndarray | None:
+        """`score()` at once on the event loop if a request of `rows` rows is scored inline
+        here (counted as a batch like any inline call), else None: batch it with `score`.
+        For a caller that has the model call ready without a DataFrame (the columnar path)."""
+        if rows > self.inline_rows:
+            return None
+        scores = score()
+        self._on_batch(rows)
+        return scores
+
     async def _bounded(self, answer: Awaitable[np.ndarray]) -> np.ndarray:
         """`answer`, or `ScoringTimeout` after `timeout_s` (the wait is cancelled, not the
         model call already running in a thread: its result is discarded)."""

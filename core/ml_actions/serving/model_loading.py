@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ml_actions.errors import RegistryError
+from ml_actions.serving.columnar_request import ColumnarRequest, NotColumnar
+from ml_actions.serving.onnx_columns import OnnxColumns
 from ml_actions.serving.onnx_scoring import PARITY_TAG, OnnxScorer, onnx_form_in
 from ml_actions.serving.protocols import RequestError
 
@@ -90,13 +92,16 @@ class ServedModel:
     """One loaded model version: its input contract and a `score(frame)` returning P(fraud).
 
     `flavor` is the MLflow flavour the version was logged with; `form` is what scores it:
-    `onnx` (its ONNX form, onnxruntime), `spark` or `pyfunc`."""
+    `onnx` (its ONNX form, onnxruntime), `spark` or `pyfunc`. `columnar` (ONNX forms with a
+    signature) scores a request's JSON columns without pandas (`score_columns`)."""
 
     def __init__(self, ref: ModelRef, flavor: str, predict: Callable[[pd.DataFrame], Any],
                  schema: list[tuple[str, str]] | None, example: pd.DataFrame | None,
                  local_dir: Path | None = None, form: str | None = None,
-                 on_release: Callable[[], None] | None = None):
+                 on_release: Callable[[], None] | None = None,
+                 columnar: Callable[[ColumnarRequest], Any] | None = None):
         self.ref = ref
+        self.columnar = columnar
         self.flavor = flavor
         self.form = form or flavor
         self._predict = predict
@@ -148,6 +153,17 @@ class ServedModel:
         scores = positive_class(self._predict(frame))
         if len(scores) != len(frame):
             raise ModelOutputError(f"model returned {len(scores)} scores for {len(frame)} rows")
+        return scores
+
+    def score_columns(self, request: ColumnarRequest) -> np.ndarray:
+        """P(fraud) per row from the request's columns; `NotColumnar` when this model or this
+        request needs the pandas path (`prepare`, then `score`)."""
+        if self.columnar is None:
+            raise NotColumnar("this model is scored from a DataFrame")
+        scores = positive_class(self.columnar(request))
+        if len(scores) != request.rows:
+            raise ModelOutputError(f"model returned {len(scores)} scores for {request.rows} "
+                                   "rows")
         return scores
 
     def warmup_frame(self, rows: int) -> pd.DataFrame | None:
@@ -211,7 +227,7 @@ def _spark_predict(local: Path, schema: list[tuple[str, str]] | None,
     return predict
 
 
-def _onnx_predict(ref: ModelRef, mlmodel, path: Path) -> Callable[[pd.DataFrame], Any] | None:
+def _onnx_predict(ref: ModelRef, mlmodel, path: Path) -> OnnxScorer | None:
     """The ONNX form's scorer, or None (with the reason logged) to fall back to the flavour."""
     form = onnx_form_in(mlmodel, path)
     if form is None:
@@ -242,7 +258,8 @@ def build_served_model(ref: ModelRef, path: Path, spark_provider: Callable[[], A
     onnx_predict = _onnx_predict(ref, mlmodel, path) if prefer_onnx else None
     if onnx_predict is not None:
         return ServedModel(ref, flavor, onnx_predict, schema, example, path, form="onnx",
-                           on_release=on_release)
+                           on_release=on_release,
+                           columnar=OnnxColumns.of(onnx_predict.session, schema))
     if "spark" in mlmodel.flavors:
         predict = _spark_predict(path, schema, spark_provider)
         return ServedModel(ref, "spark", predict, schema, example, path, on_release=on_release)

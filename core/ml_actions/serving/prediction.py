@@ -5,6 +5,9 @@ a swap happens meanwhile. Client mistakes are 400/404/413 with a reason; an exce
 model is a 500 for that request only, and a model that gives no answer within
 `gateway.request_timeout_seconds` is a 504 (`TIMEOUT`); all are counted in
 `ml_gateway_requests_total` by code, the 5xx with their latency.
+A request is read as JSON columns when it has a plain shape (`columnar_request.py`): a model
+that scores columns (an ONNX form) then never meets pandas; any other model, or a request of
+another shape, takes the DataFrame as before, with the same answers and errors.
 Every request carries an id (the client's `X-Request-Id`, else a new uuid4 hex) that is sent
 back in `X-Request-Id` and keys its prediction-log records. After a 200 the answered rows go
 to `ShadowMirror.after_answer` (shadow scoring and the log), which never delays the answer.
@@ -17,10 +20,17 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ml_actions.serving.batching import ScoringTimeout
+from ml_actions.serving.columnar_request import (
+    ColumnarRequest,
+    NotColumnar,
+    read_invocations,
+    read_v2_infer,
+)
 from ml_actions.serving.gateway_metrics import NO_SLOT
 from ml_actions.serving.prediction_record import PredictionEntry
 from ml_actions.serving.protocols import (
@@ -32,6 +42,7 @@ from ml_actions.serving.protocols import (
     v2_response,
 )
 from ml_actions.serving.routing import group_of, routing_key_of
+from ml_actions.serving.slots import LiveModel
 
 if TYPE_CHECKING:
     from ml_actions.serving.gateway import Gateway
@@ -63,29 +74,57 @@ def error_response(status: int, reason: str, code: str) -> JSONResponse:
     return JSONResponse({"error_code": code, "message": reason}, status_code=status)
 
 
-def _routing_key(gateway: Gateway, request: Request, parsed: ParsedRequest) -> str | None:
+AnyRequest = ParsedRequest | ColumnarRequest
+
+
+def read_request(payload: object, protocol: str, max_rows: int) -> AnyRequest:
+    """The request as columns when it has a plain shape, else as a DataFrame (a malformed
+    one raises the `RequestError` it always did)."""
+    try:
+        if protocol == "v2":
+            return read_v2_infer(payload, max_rows)
+        return read_invocations(payload, max_rows)
+    except NotColumnar:
+        pass
+    if protocol == "v2":
+        return parse_v2_infer(payload, max_rows)
+    return parse_invocations(payload, max_rows)
+
+
+async def score_request(live: LiveModel, parsed: AnyRequest) -> np.ndarray:
+    """P(fraud) per row: from the columns, inline, when the model and the request allow it;
+    else from the DataFrame, through the batcher."""
+    model = live.model
+    if isinstance(parsed, ColumnarRequest) and model.columnar is not None:
+        try:
+            scores = live.batcher.score_now(lambda: model.score_columns(parsed), parsed.rows)
+        except NotColumnar:
+            scores = None
+        if scores is not None:
+            return scores
+    return await live.batcher.score(model.prepare(parsed.frame))
+
+
+def _routing_key(gateway: Gateway, request: Request, parsed: AnyRequest) -> str | None:
     field = gateway.config.routing_key
-    first = None
-    if field and field in parsed.frame.columns:
-        first = {field: parsed.frame[field].iloc[0]}
+    first = {field: parsed.first_value(field)} if field else None
     return routing_key_of(request.headers.get("x-routing-key"), first, field)
 
 
-def _after_answer(gateway: Gateway, shadow, parsed: ParsedRequest, request_id: str,
+def _after_answer(gateway: Gateway, shadow, parsed: AnyRequest, request_id: str,
                   key: str | None, slot: str, model, values: list[float], group: str) -> None:
-    """Hand the answered rows to the shadow mirror and the prediction log (cheap: references)."""
+    """Hand the answered rows to the shadow mirror and the prediction log (cheap: references;
+    a columnar request builds its DataFrame only for a shadow, the one reader of it)."""
     mirror = gateway.mirror
     shadow = mirror.shadow_for(shadow, gateway.manager.state, request_id)
     if shadow is None and not mirror.wanted:
         return
-    frame, columns = parsed.frame, gateway.log_columns
+    columns = gateway.log_columns
     entry = PredictionEntry(
         request_id, time.time(), key, slot, model.name, model.version, values,
-        gateway.config.decision_threshold,
-        keys=frame[columns.key_column] if columns.key_column in frame.columns else None,
-        amounts=frame[columns.amount_column] if columns.amount_column in frame.columns
-        else None)
-    mirror.after_answer(entry, frame, shadow, group)
+        gateway.config.decision_threshold, keys=parsed.column(columns.key_column),
+        amounts=parsed.column(columns.amount_column))
+    mirror.after_answer(entry, parsed.frame if shadow is not None else None, shadow, group)
 
 
 async def predict(gateway: Gateway, request: Request, protocol: str,
@@ -94,10 +133,7 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
     metrics, config = gateway.metrics, gateway.config
     try:
         payload = decode_json(await read_body(request, config.max_body_bytes))
-        if protocol == "v2":
-            parsed = parse_v2_infer(payload, config.max_rows_per_request)
-        else:
-            parsed = parse_invocations(payload, config.max_rows_per_request)
+        parsed = read_request(payload, protocol, config.max_rows_per_request)
     except RequestError as err:
         metrics.observe_request(NO_SLOT, "", err.status, None)
         return error_response(err.status, err.reason, "BAD_REQUEST")
@@ -118,8 +154,7 @@ async def predict(gateway: Gateway, request: Request, protocol: str,
     headers = {"X-Model-Variant": slot, "X-Model-Version": model.version,
                "X-Model-Name": model.name, "X-Request-Id": request_id}
     try:
-        frame = model.prepare(parsed.frame)
-        scores = await live.batcher.score(frame)
+        scores = await score_request(live, parsed)
     except RequestError as err:  # the slot's model cannot take this input
         metrics.observe_rejection(slot, model.version, err.status, group)
         return JSONResponse({"error_code": "BAD_REQUEST", "message": err.reason},

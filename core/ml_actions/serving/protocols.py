@@ -38,6 +38,15 @@ class ParsedRequest:
             return None
         return self.frame.iloc[0].to_dict()
 
+    def column(self, name: str) -> pd.Series | None:
+        """The request's column `name`, None when it has none."""
+        return self.frame[name] if name in self.frame.columns else None
+
+    def first_value(self, name: str) -> Any:
+        """Column `name`'s value in the first row (None without that column)."""
+        column = self.column(name)
+        return None if column is None else column.iloc[0]
+
 
 def decode_json(body: bytes) -> Any:
     if not body:
