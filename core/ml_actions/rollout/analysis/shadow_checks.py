@@ -18,9 +18,10 @@ One look reads the shadow counters since the phase began (`shadow_sample`) and t
   share (fails when surely more than `latency.tolerance` above it), and the share above
   `latency.max_seconds` against `1 - quantile`. The comparison leans the candidate's way: the
   primary's times are whole answers (parsing, preparing, routing; the same model measured
-  p99 3.2 ms of own time against 74 ms per answer on the real gateway), so it catches a candidate whose
-  scoring alone is slower than the champion's whole answer (a Spark form replacing an ONNX
-  one), never an equally fast one; a small slowdown is the 5 % step's `latency` check;
+  p99 3.2 ms of own time against 74 ms per answer on the real gateway), so it catches a
+  candidate whose scoring alone is slower than the champion's whole answer (a Spark form
+  replacing an ONNX one), never an equally fast one; a small slowdown is the 5 % step's
+  `latency` check;
 - `shadow_dropped`: the share of mirrored requests dropped because the shadow queue was full
   (a watcher: it fails a shadow that surely cannot keep up, never blocks a pass).
 
