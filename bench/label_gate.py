@@ -24,10 +24,13 @@ Then an equally good model (A retrained on a bootstrap of A's training data, ano
 promoted the same way, over many bootstrap resamples of the guard week: the wrong-rollback rate.
 
 The decisions use the monitor's own statistic functions (`paired_from_arrays` -> `decide`,
-the numpy twin of the Spark path, equal to it on the same rows: tests/monitoring); the Spark
-join itself is measured by the tests, not here, to keep this under two minutes on 2 cores.
+the numpy twin of the Spark path), which keeps the resampled rate under two minutes on 2
+cores. `--spark-monitor` also runs every daily run with matured labels through the real
+`ml-actions monitor` command (Spark, on the prediction log and labels table of that day,
+`bench/label_gate_spark.py`) and prints its verdict beside the numpy twin's; it exits 1 when
+any disagree.
 
-    .venv/bin/python bench/label_gate.py [--resamples 150]
+    .venv/bin/python bench/label_gate.py [--resamples 150] [--spark-monitor]
 """
 
 from __future__ import annotations
@@ -120,27 +123,74 @@ def auc(labels: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(labels, s))
 
 
+def numpy_verdict(live: pd.DataFrame, new: np.ndarray, old: np.ndarray, new_t: float,
+                  old_t: float, delay: int, run_day: int, config: MonitorConfig) -> str | None:
+    """The verdict of the daily run `run_day` days after promotion on the guard period's
+    paired rows whose whole day ended `delay` days before it; None: nothing matured yet."""
+    guard = (live["DAY"] < PROMOTION + pd.Timedelta(days=GUARD_DAYS)).to_numpy()
+    days = ((live["DAY"] - PROMOTION).dt.days).to_numpy()
+    matured = guard & (days + delay <= run_day - 1)  # whole days older than the maturity
+    if not matured.any():
+        return None
+    labels = live["TX_FRAUD"].to_numpy()
+    evidence = paired_from_arrays(labels[matured], new[matured], old[matured],
+                                  new[matured] >= new_t, old[matured] >= old_t,
+                                  days=int(len(np.unique(days[matured]))))
+    return decide(evidence, config).verdict
+
+
 def monitor_days(live: pd.DataFrame, new: np.ndarray, old: np.ndarray, new_t: float,
                  old_t: float, delay: int, config: MonitorConfig) -> int | None:
     """Days after promotion of the first `degraded` daily run (None: never in the window)."""
-    guard = (live["DAY"] < PROMOTION + pd.Timedelta(days=GUARD_DAYS)).to_numpy()
-    days = ((live["DAY"] - PROMOTION).dt.days).to_numpy()
-    labels = live["TX_FRAUD"].to_numpy()
     for run_day in range(1, GUARD_DAYS + delay + 1):
-        matured = guard & (days + delay <= run_day - 1)  # whole days older than the maturity
-        if not matured.any():
-            continue
-        evidence = paired_from_arrays(labels[matured], new[matured], old[matured],
-                                      new[matured] >= new_t, old[matured] >= old_t,
-                                      days=int(len(np.unique(days[matured]))))
-        if decide(evidence, config).verdict == "degraded":
+        if numpy_verdict(live, new, old, new_t, old_t, delay, run_day, config) == "degraded":
             return run_day
     return None
+
+
+def spark_agreement(live: pd.DataFrame, candidates: dict[str, tuple[np.ndarray, float]],
+                    champion: tuple[np.ndarray, float]) -> int:
+    """Every daily run with matured labels through the real `ml-actions monitor` (Spark),
+    beside the numpy twin's verdict on the same rows; B's runs stop at its rollback.
+    Returns how many runs disagreed."""
+    import tempfile
+
+    from label_gate_spark import Served, run_monitor_cli
+
+    guard = (live["DAY"] < PROMOTION + pd.Timedelta(days=GUARD_DAYS)).to_numpy()
+    print("\n`ml-actions monitor` (Spark CLI, --as-of each run) against the numpy twin:\n\n"
+          "| champion | label delay | run day | numpy | CLI | exit | CLI s |\n"
+          "|---|---|---|---|---|---|---|")
+    disagreements = 0
+    with tempfile.TemporaryDirectory(prefix="label-gate-") as work:
+        for name, (scores_new, threshold) in candidates.items():
+            served = Served(live, scores_new, champion[0], threshold, champion[1], guard)
+            for delay in DELAYS:
+                config = MonitorConfig(label_maturity=f"{delay}d")
+                for run_day in range(1, GUARD_DAYS + delay + 1):
+                    expected = numpy_verdict(live, scores_new, champion[0], threshold,
+                                             champion[1], delay, run_day, config)
+                    if expected is None:
+                        continue
+                    as_of = PROMOTION + pd.Timedelta(days=run_day) - pd.Timedelta(seconds=1)
+                    verdict, code, seconds, reason = run_monitor_cli(
+                        Path(work) / f"{name}-{delay}d-{run_day}", served, delay, as_of)
+                    disagreements += verdict != expected
+                    print(f"| {name} | {delay} d | {run_day} | {expected} | {verdict} | {code} "
+                          f"| {seconds:.0f} |" + (f" {reason}" if verdict == "error" else ""),
+                          flush=True)
+                    if verdict == expected == "degraded":
+                        break  # rolled back: no later run judges this champion
+    print(f"\n{disagreements} run(s) where the CLI and the numpy twin disagree")
+    return disagreements
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resamples", type=int, default=150)
+    parser.add_argument("--spark-monitor", action="store_true",
+                        help="also run every daily run through the real `ml-actions monitor` "
+                             "CLI (Spark) and compare its verdicts with the numpy twin's")
     args = parser.parse_args()
     if not HANDBOOK.is_dir():
         print(f"skipping: {HANDBOOK} is absent")
@@ -202,9 +252,14 @@ def main() -> int:
             beta.ppf(0.95, wrong + 1, args.resamples - wrong))
         print(f"| {delay} d | {wrong} / {args.resamples} | {wrong / args.resamples:.3f} | "
               f"{upper:.3f} |")
+    disagreements = 0
+    if args.spark_monitor:
+        disagreements = spark_agreement(
+            live, {"B": (live_b, thresholds["B"]), "A2": (live_a2, thresholds["A2"])},
+            (live_a, thresholds["A"]))
     print(f"\n(alpha = {MonitorConfig().alpha} per guard period; total "
           f"{time.monotonic() - started:.0f} s)")
-    return 0
+    return 1 if disagreements else 0
 
 
 if __name__ == "__main__":

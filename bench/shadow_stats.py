@@ -36,6 +36,7 @@ SCENARIOS = {
     "flips 1 % each way": ShadowScenario(to_fraud=0.01, to_legit=0.01),
     "scores +0.12 on the same rows": ShadowScenario(diff_mean=0.12, diff_sd=0.1),
     "shadow errors 5 %": ShadowScenario(error_rate=0.05),
+    "own scoring 60 ms (stable's answers 15 ms)": ShadowScenario(latency=0.06),
 }
 
 

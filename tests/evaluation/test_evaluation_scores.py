@@ -176,6 +176,20 @@ def test_corrupt_parquet_is_unreadable(spark, tmp_path):
         load_test_data(spark, str(path), "fraud_label")
 
 
+def test_nanosecond_timestamps_say_how_to_write_them(spark, tmp_path):
+    """pandas writes nanosecond timestamps, which Spark cannot read: the one line says what to
+    do instead of calling the file corrupt (a labels table's `label_time`, typically)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"fraud_label": [0, 1], "label_time": pa.array(
+        [0, 1], type=pa.timestamp("ns", tz="UTC"))}), path)
+    with pytest.raises(DataError, match="coerce_timestamps='us'") as error:
+        load_test_data(spark, str(path), "fraud_label")
+    assert "corrupt" not in str(error.value)
+
+
 def test_wilson_and_mde():
     lo, hi = stats.wilson_interval(8, 10, 0.95)
     assert lo == pytest.approx(0.4901624, abs=1e-6) and hi == pytest.approx(0.9433178, abs=1e-6)

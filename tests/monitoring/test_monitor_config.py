@@ -30,3 +30,21 @@ def test_a_bad_label_maturity_is_one_line_and_exit_2(tmp_path):
                 runner=files.runner)
     errors = [ln for ln in files.log().splitlines() if ln.startswith("::error")]
     assert code == 2 and len(errors) == 1 and "--label-maturity" in errors[0], files.log()
+
+
+def test_as_of_reads_utc_times_and_refuses_others_in_one_line(tmp_path):
+    """`--as-of` (CLI only: replays and the handbook bench) judges as of a given time."""
+    import datetime as dt
+
+    from ml_actions.cli.commands.monitor import as_of
+
+    utc = dt.datetime(2018, 8, 3, 23, 59, 59, tzinfo=dt.UTC)
+    assert as_of("2018-08-03T23:59:59") == utc  # no zone: UTC
+    assert as_of("2018-08-04T01:59:59+02:00") == utc
+    assert as_of(None) is None and as_of("") is None
+    files = RunnerFiles(tmp_path, {})
+    code = main(["monitor", "--model-name", "m", "--prediction-log", str(tmp_path),
+                 "--labels", str(tmp_path / "l.parquet"), "--as-of", "last tuesday"],
+                runner=files.runner)
+    errors = [ln for ln in files.log().splitlines() if ln.startswith("::error")]
+    assert code == 2 and len(errors) == 1 and "--as-of" in errors[0], files.log()

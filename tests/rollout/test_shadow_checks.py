@@ -34,9 +34,10 @@ def outcomes(scenario: ShadowScenario, cfg, runs: int, seed: int, stages: int = 
 
 def test_alpha_is_split_over_stages_and_the_shadow_comparisons():
     cfg = config()
-    assert shadow_comparisons(cfg.analysis) == 9  # 3 flips, decision rate, diff, 4 health
+    # 3 flips, decision rate, diff, 5 health (errors and latency each relative and absolute)
+    assert shadow_comparisons(cfg.analysis) == 10
     analysis = ShadowAnalysis(None, cfg.analysis, STAGES)
-    assert analysis.alpha == pytest.approx(0.01 / (STAGES * 9))
+    assert analysis.alpha == pytest.approx(0.01 / (STAGES * 10))
     off = config()
     off.analysis.checks.shadow_health.enabled = False
     assert shadow_comparisons(off.analysis) == 5
@@ -144,6 +145,24 @@ def test_the_candidates_own_health_is_judged(scenario, failing, gating):
     assert checks[failing].verdict == "fail", checks[failing].message
     assert checks[failing].gating is gating
     assert checks["shadow_flips_total"].verdict != "fail"
+
+
+def test_a_shadow_slower_than_the_primarys_answers_fails_below_max_seconds():
+    """Own scoring at 60 ms median against the primary's 15 ms answers (p99 ~30 ms): far under
+    `latency.max_seconds` (0.5 s), so only the comparison with the primary catches it; the
+    default shadow (10 ms, faster than the answers it is compared with) passes."""
+    def latency(scenario: ShadowScenario):
+        stream = ShadowStream(scenario, np.random.default_rng(18))
+        stream.advance(60)
+        checks = ShadowAnalysis(None, config().analysis, STAGES).checks(*stream.look())
+        return next(c for c in checks if c.name == "shadow_latency_p99")
+
+    slow = latency(ShadowScenario(latency=0.06))
+    assert slow.verdict == "fail", slow.message
+    assert "the primary's p99" in slow.message and "own scoring time" in slow.message
+    assert slow.statistic.endswith("shadow - primary") and slow.value < 0.5
+    healthy = latency(ShadowScenario())
+    assert healthy.verdict == "pass", healthy.message
 
 
 def test_no_shadow_traffic_is_inconclusive_not_a_pass():

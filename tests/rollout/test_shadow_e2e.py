@@ -113,6 +113,11 @@ def test_healthy_candidate_passes_the_shadow_phase_then_the_5_percent_step(stack
     shadow = report["steps"][0]["evaluations"][-1]
     flips = next(c for c in shadow["checks"] if c["name"] == "shadow_flips_total")
     assert flips["value"] == 0 and flips["sample_size"] > 500
+    # the same model shadowed: its own scoring time is judged against stable's answers
+    latency = next(c for c in shadow["checks"] if c["name"] == "shadow_latency_p99")
+    print(f"shadow_latency_p99: shadow p99 {latency['value']}, stable p99 "
+          f"{latency['stable_value']}, {latency['verdict']}: {latency['message']}")
+    assert latency["verdict"] == "pass" and "the primary's p99" in latency["message"]
     assert report["guard_period"]["started"] and \
         report["guard_period"]["shadow_version"] == v["champion"]
     state = stack.target.state()

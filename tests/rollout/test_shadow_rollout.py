@@ -3,6 +3,7 @@ Prometheus scraping its metrics, real MLflow holding the state."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -12,7 +13,9 @@ from ml_actions import cancellation
 from ml_actions.errors import Cancelled, InfrastructureError
 from ml_actions.rollout.report import render_markdown, report_dict
 from ml_actions.rollout.shadow_phase import wanted
+from ml_actions.rollout.start import prepare
 from ml_actions.rollout.state import RolloutState
+from ml_actions.timestamps import epoch_from_iso
 from tests.rollout.conftest import fast_config
 from tests.rollout.shadow_simulation import ShadowBehaviour, ShadowedTarget
 from tests.rollout.simulation import GOOD
@@ -163,7 +166,7 @@ def test_a_target_without_a_shadow_slot_aborts_before_anything_moves(
     assert "--shadow 0s" in result.reason and d.target.calls == []
 
 
-def test_resume_skips_a_passed_shadow_phase_and_repeats_an_interrupted_one():
+def test_resume_skips_a_passed_shadow_phase_and_continues_an_interrupted_one():
     config = fast_config(canary={"shadow": "2m"})
     assert wanted(config, RolloutState(phase="loading"))
     assert wanted(config, RolloutState(phase="shadow"))
@@ -200,3 +203,80 @@ def test_resume_after_a_passed_shadow_phase_does_not_repeat_it(sim, sim_promethe
     assert [s.phase for s in result.steps] == ["step", "step", "step", "bake"]
     assert not any(c.startswith("start_shadow models:/" + d.name + "/" + d.v2)
                    for c in d.target.calls)
+
+
+class KilledMidShadow(ShadowedTarget):
+    """A runner killed mid-phase sends nothing more: the gateway keeps mirroring to the
+    candidate (the simulated kill's `finally` blocks would stop it and give a guard back)."""
+
+    runner_dead = False
+
+    def stop_shadow(self):
+        if not self.runner_dead:
+            super().stop_shadow()
+
+    def start_shadow(self, model_uri, share=1.0, until=None, timeout=300):
+        if not self.runner_dead:
+            super().start_shadow(model_uri, share, until, timeout)
+
+
+def kill_at_window(target: KilledMidShadow, lines: list[str], seconds: float):
+    """A `log` that kills the runner at the first shadow look of at least `seconds`."""
+    def log(line: str) -> None:
+        lines.append(line)
+        window = re.search(r" shadow \w+ on (\d+) s:", line)
+        if window and float(window.group(1)) >= seconds:
+            target.runner_dead = True
+            raise SystemExit("runner killed mid-shadow")
+    return log
+
+
+@pytest.mark.parametrize("lapsed", [False, True], ids=["still-shadowing", "shadow-lapsed"])
+def test_resume_mid_shadow_continues_the_phase_from_its_recorded_start(
+        sim, sim_prometheus, tracking_uri, lapsed):
+    """Killed 4 s into a 10 s shadow phase and resumed 3 s later, the phase goes on from its
+    recorded start (the counters since then, its clock, the borrowed guard period) and ends
+    about 10 s after it began, not 10 s after the resume; a shadow still warm is kept."""
+    d = deploy(sim, sim_prometheus, tracking_uri, shadow="10s", target_cls=KilledMidShadow)
+    guard_uri, until = f"models:/{d.name}/{d.v1}", time.time() + 7 * 86400
+    d.target.load("stable", guard_uri)
+    d.target.start_shadow(guard_uri, 1.0, until=until)
+    candidate_uri = f"models:/{d.name}/{d.v2}"
+    try:
+        first = d.rollout()
+        first.shadow.log = kill_at_window(d.target, d.lines, 4)
+        ref, state = prepare(d.registry, d.config, d.target, d.name, d.v2, False, False)
+        with pytest.raises(SystemExit):
+            first.run(ref, state)
+        recorded = RolloutState.from_tags(d.tags())
+        assert (recorded.status, recorded.phase) == ("running", "shadow")
+        assert guard_uri in recorded.shadow_guard
+        began = epoch_from_iso(recorded.step_started_at)
+        killed_at = time.time()
+        d.target.runner_dead = False
+        if lapsed:  # the gateway stopped the shadow at its `until` meanwhile
+            d.target.stop_shadow()
+        time.sleep(3)
+        d.target.calls.clear()
+        resumed = time.time()
+        result = d.run(resume=True)
+    finally:
+        d.target.close()
+    assert result.result == "promoted", (result.reason, d.lines)
+    shadow = result.steps[0]
+    assert (shadow.phase, shadow.verdict, shadow.start) == ("shadow", "passed",
+                                                            recorded.step_started_at)
+    # the first look after the resume judges everything since the recorded start ...
+    assert shadow.evaluations[0].window_seconds >= killed_at - began + 3 - 0.5
+    assert shadow.evaluations[0].canary_requests > 300
+    # ... and the phase ends about 10 s after it began (about 3 s after the resume), before a
+    # repeated 10 s phase could have ended: its total duration is not 4 + 3 + 10 s
+    assert epoch_from_iso(shadow.end) < resumed + 10, d.lines
+    assert [s.phase for s in result.steps] == ["shadow", "step", "step", "step", "bake"]
+    started = [c for c in d.target.calls if c == f"start_shadow {candidate_uri} 1"]
+    assert len(started) == (1 if lapsed else 0)  # a warm shadow is kept, a lapsed one restarted
+    # the guard period the killed runner borrowed is given back before traffic moves
+    calls = d.target.calls
+    back = calls.index(f"start_shadow {guard_uri} 1")
+    assert calls[back - 1] == "stop_shadow" and back < calls.index(f"load canary {candidate_uri}")
+    assert any("continuing the phase begun at" in line for line in d.lines)

@@ -49,8 +49,12 @@ def read_table(spark: Any, uri: str, flag: str) -> Any:
         frame = reader.load(uri)
         frame.schema  # noqa: B018 - forces the read of the footer/schema
     except Exception as err:  # Spark's AnalysisException / Py4JJavaError have no common base
-        raise DataError(f"{flag} {uri}: cannot read it as {fmt} ({first_line(err)}); check the "
-                        "path and that the file is not empty or corrupt") from None
+        reason = first_line(err)
+        advice = ("write timestamps in microseconds (pandas: to_parquet(..., "
+                  "coerce_timestamps='us'); pyarrow: pa.timestamp('us'))"
+                  if "TIMESTAMP(NANOS" in reason else
+                  "check the path and that the file is not empty or corrupt")
+        raise DataError(f"{flag} {uri}: cannot read it as {fmt} ({reason}); {advice}") from None
     return frame
 
 

@@ -13,8 +13,15 @@ exactly like a step: fail -> rollback (the champion and traffic were never touch
 the phase's time is up and every gating check passed, otherwise extend up to
 `analysis.inconclusive_timeout` and end `inconclusive`. Whatever happens (pass, fail, a
 cancel, an exception) the shadow is stopped before the phase returns. A passed phase is
-recorded (`rollout.shadow_verdict=passed`), so `--resume` does not repeat it; a phase cut
-short is run again from its start.
+recorded (`rollout.shadow_verdict=passed`), so `--resume` does not repeat it.
+
+A phase cut short (a killed runner) is continued, not repeated: `rollout.step_started_at` is
+recorded once the shadow is warm, and `--resume` judges the counters since that time with the
+phase's clock running from it, as if the runner had never left (the gateway kept mirroring
+until the `until` it was given, and its counters are read reset-aware). The candidate still
+shadowing is kept warm; a lapsed shadow is started again. A guard period the phase borrowed
+is recorded too (`shadow_guard`), so the resumed phase can give it back. A runner that died
+while the shadow was loading recorded no start: the resumed phase begins afresh.
 
 The rollback budget does not count the phase: it bounds how long customers are exposed to a
 bad canary, and in the shadow phase none are. Its own time is in the report's first step.
@@ -22,6 +29,7 @@ bad canary, and in the shadow phase none are. Its own time is in the report's fi
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -37,7 +45,7 @@ from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.state import RolloutState, decision_digest
 from ml_actions.rollout.step_policy import StepClock, decide
 from ml_actions.targets.base import DeploymentTarget
-from ml_actions.timestamps import iso_from_epoch
+from ml_actions.timestamps import epoch_from_iso, iso_from_epoch
 
 PHASE = "shadow"
 
@@ -72,15 +80,52 @@ class ShadowPhase:
 
     def run(self, candidate: ModelVersionRef, state: RolloutState,
             result: RolloutResult) -> None:
-        """Pass quietly, or raise StepOutcome (rollback, abort, inconclusive)."""
+        """Pass quietly, or raise StepOutcome (rollback, abort, inconclusive).
+
+        Continues a phase the state records as begun (`--resume`) from its recorded start."""
         canary, cfg = self.config.canary, self.config.analysis
         duration, timeout = canary.shadow_seconds, cfg.seconds("inconclusive_timeout")
+        resuming = state.phase == PHASE
+        recorded = state.step_started_at if resuming else ""
+        began = epoch_from_iso(recorded) if recorded else None
+        borrowed = _guard_from_text(state.shadow_guard) if resuming else None
+        self.guard = borrowed or self._running_guard()
         state.phase, state.step_index, state.weight = PHASE, 0, 0.0
-        state.step_started_at = iso_from_epoch(time.time())
+        state.step_started_at = recorded  # set once the shadow is warm: what a resume reads
+        state.shadow_guard = _guard_text(self.guard)  # before the slot is taken from it
         self.save(candidate.version, state)
-        step = RolloutStep(0, 0.0, PHASE, state.step_started_at)
+        step = RolloutStep(0, 0.0, PHASE, recorded or iso_from_epoch(time.time()))
         result.steps.append(step)
-        self.log(f"shadow: loading {candidate.uri} to score {canary.shadow_share:.0%} of the "
+        self._announce(candidate, state, duration, recorded)
+        self.publish("progressing", 0.0, [])
+        if not getattr(self.target, "supports_shadow", False):
+            step.verdict = "aborted"
+            raise StepOutcome("abort", f"canary.shadow is {canary.shadow} but the target "
+                                       f"({type(self.target).__name__}) has no shadow slot; "
+                                       "deploy through the ml-actions gateway or pass --shadow 0s")
+        ends = (began or time.time() + canary.warmup_seconds) + duration + timeout
+        until = max(ends, time.time() + canary.warmup_seconds) + cfg.seconds("hold_timeout") + 60
+        if began is not None and self._still_shadowing(candidate):
+            self.log(f"resuming: v{candidate.version} still shadows; the phase goes on from "
+                     f"{recorded}")
+        else:
+            try:
+                self.target.start_shadow(candidate.uri, canary.shadow_share, until=until,
+                                         timeout=canary.warmup_seconds)
+            except MlActionsError as err:
+                step.verdict = "aborted"
+                self._stop_shadow()  # it may have loaded before mirroring failed to start
+                raise StepOutcome("abort", f"the shadow slot did not start: {err}") from err
+        try:
+            self._judge(candidate, state, result, step, duration, timeout, began)
+        finally:
+            self._stop_shadow()
+
+    def _announce(self, candidate: ModelVersionRef, state: RolloutState, duration: float,
+                  recorded: str) -> None:
+        canary = self.config.canary
+        what = f"continuing the phase begun at {recorded}:" if recorded else "loading"
+        self.log(f"shadow: {what} {candidate.uri} to score {canary.shadow_share:.0%} of the "
                  f"requests mirrored from v{state.stable_version} for {duration:g} s")
         pairs, seconds = self.planned_seconds()
         if seconds is not None:
@@ -89,37 +134,29 @@ class ShadowPhase:
                      + ("" if seconds <= duration else
                         f"; longer than the {duration:g} s phase, which may extend up to "
                         "analysis.inconclusive_timeout for a candidate near max_rate"))
-        self.publish("progressing", 0.0, [])
-        if not getattr(self.target, "supports_shadow", False):
-            step.verdict = "aborted"
-            raise StepOutcome("abort", f"canary.shadow is {canary.shadow} but the target "
-                                       f"({type(self.target).__name__}) has no shadow slot; "
-                                       "deploy through the ml-actions gateway or pass --shadow 0s")
-        until = (time.time() + canary.warmup_seconds + duration + timeout
-                 + cfg.seconds("hold_timeout") + 60.0)
-        self.guard = self._running_guard()
+
+    def _still_shadowing(self, candidate: ModelVersionRef) -> bool:
+        """Whether the target still mirrors to the candidate, warm, for a while yet."""
         try:
-            self.target.start_shadow(candidate.uri, canary.shadow_share, until=until,
-                                     timeout=canary.warmup_seconds)
-        except MlActionsError as err:
-            step.verdict = "aborted"
-            self._stop_shadow()  # it may have loaded before mirroring failed to start
-            raise StepOutcome("abort", f"the shadow slot did not start: {err}") from err
-        try:
-            self._judge(candidate, state, result, step, duration, timeout)
-        finally:
-            self._stop_shadow()
+            state = self.target.state()
+        except Exception:  # noqa: BLE001 - start it again; that call reports a real failure
+            return False
+        slot, until = state.slot("shadow"), state.shadow_until
+        return (slot.model_uri == candidate.uri and slot.status == "ready"
+                and state.shadow_share > 0 and (until is None or until > time.time() + 60))
 
     def _judge(self, candidate: ModelVersionRef, state: RolloutState, result: RolloutResult,
-               step: RolloutStep, duration: float, timeout: float) -> None:
+               step: RolloutStep, duration: float, timeout: float,
+               began: float | None) -> None:
         cfg = self.config.analysis
-        start = time.time()
-        state.step_started_at = step.start = iso_from_epoch(start)
-        self.save(candidate.version, state)
-        self.audit.step_started(state)
+        start = began or time.time()
+        if began is None:
+            state.step_started_at = step.start = iso_from_epoch(start)
+            self.save(candidate.version, state)
+            self.audit.step_started(state)
         clock = StepClock(start, duration, timeout, data_start=start)
         interval = cfg.seconds("interval")
-        next_eval, first_error = start + interval, None
+        next_eval, first_error = max(start + interval, time.time()), None
         while True:
             time.sleep(max(0.0, next_eval - time.time()))
             cancellation.raise_if_requested()
@@ -202,7 +239,7 @@ class ShadowPhase:
             self.log(f"could not stop the shadow ({err}); the gateway stops it by itself at "
                      "the `until` it was given")
         guard, self.guard = self.guard, None
-        if guard is None:
+        if guard is None or guard[2] <= time.time() + 60:  # none, or about to end anyway
             return
         try:
             self.target.start_shadow(guard[0], guard[1], until=guard[2],
@@ -211,3 +248,20 @@ class ShadowPhase:
         except Exception as err:  # noqa: BLE001 - a warning: the rollout's verdict stands
             self.log(f"could not resume the guard period's shadow {guard[0]} ({err}); the "
                      "label-delayed monitor has no paired evidence until the next promotion")
+
+
+def _guard_text(guard: tuple[str, float, float] | None) -> str:
+    """A borrowed guard period as the state records it (`shadow_guard`): JSON, or ""."""
+    return "" if guard is None else json.dumps({"uri": guard[0], "share": guard[1],
+                                                "until": guard[2]})
+
+
+def _guard_from_text(text: str) -> tuple[str, float, float] | None:
+    """The guard period a resumed phase gives back; None when none was borrowed (or the
+    record is unreadable: a lost guard costs the monitor its pairing, never the rollout)."""
+    try:
+        data = json.loads(text) if text else None
+        return None if data is None else (str(data["uri"]), float(data["share"]),
+                                          float(data["until"]))
+    except (ValueError, KeyError, TypeError):
+        return None

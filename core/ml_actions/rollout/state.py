@@ -57,6 +57,9 @@ class RolloutState:
     baseline_since: str = ""
     baseline_until: str = ""
     shadow_verdict: str = ""  # passed once the shadow phase passed: --resume skips it
+    # A guard period the shadow phase borrowed the shadow slot from (JSON: uri, share, until),
+    # recorded before the slot is taken so that a resumed phase can still give it back.
+    shadow_guard: str = ""
     # The commit point: when the target moved 100 % of traffic to the candidate. From then on
     # nothing rolls traffic back; `--resume` only finishes the registry writes.
     flipped_at: str = ""

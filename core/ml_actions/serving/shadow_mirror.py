@@ -11,6 +11,13 @@ replay with the same ids mirrors the same requests.
 Each answered request becomes one `PredictionEntry`; it is given to the prediction log once
 its shadow result is known, or at once (null shadow fields) when no shadow scores it or the
 shadow dropped, refused or failed it.
+
+`ml_gateway_shadow_duration_seconds` is the shadow model's own scoring time: the duration of
+the model call that scored the request's rows, without the wait for company in its batch
+(`gateway.shadow_batch_wait_ms`) or behind other batches. The shadow's batcher is built on
+`timed_scorer`, whose scores carry their call's duration (`TimedScores.seconds`) through the
+batcher's slicing to every request of the batch. That makes the shadow's time comparable with
+what the same model costs on the response path, which the shadow phase's latency check uses.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import logging
 import time
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
+from ml_actions.serving.batching import Scorer
 from ml_actions.serving.gateway_metrics import GatewayMetrics
 from ml_actions.serving.prediction_record import PredictionEntry
 from ml_actions.serving.protocols import RequestError
@@ -39,6 +48,33 @@ def sampled(request_id: str, share: float) -> bool:
         return True
     digest = hashlib.sha256(b"shadow:" + request_id.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / _SCALE < share
+
+
+class TimedScores(np.ndarray):
+    """Scores that remember how long the model call that made them took (`seconds`).
+
+    A subclass rather than a second return value so that the batcher, which slices one call's
+    scores among its requests, passes the time along untouched: slices keep `seconds`."""
+
+    seconds: float | None = None
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.seconds = getattr(obj, "seconds", None)
+
+
+def timed_scorer(score: Scorer) -> Scorer:
+    """`score`, timed: its scores are `TimedScores` carrying the call's own duration."""
+    def timed(frame: pd.DataFrame) -> np.ndarray:
+        started = time.perf_counter()
+        scores = np.asarray(score(frame)).view(TimedScores)
+        scores.seconds = time.perf_counter() - started
+        return scores
+    return timed
+
+
+def scoring_seconds(scores: object) -> float | None:
+    """The own scoring time `scores` carry; None when they were not made by `timed_scorer`."""
+    return getattr(scores, "seconds", None)
 
 
 class ShadowMirror:
@@ -83,9 +119,9 @@ class ShadowMirror:
     async def _score(self, shadow: LiveModel, frame: pd.DataFrame, entry: PredictionEntry,
                      group: str) -> None:
         version = shadow.model.version
-        started = time.perf_counter()
         try:
             scores = await shadow.batcher.score(shadow.model.prepare(frame))
+            own_seconds = scoring_seconds(scores)
             values = [float(v) for v in scores]
             if len(values) != entry.rows:
                 raise ValueError(f"{len(values)} scores for {entry.rows} rows")
@@ -99,7 +135,8 @@ class ShadowMirror:
             self.metrics.shadow_requests.labels(version, "error").inc()
         else:
             self.metrics.shadow_requests.labels(version, "scored").inc()
-            self.metrics.shadow_duration.labels(version).observe(time.perf_counter() - started)
+            if own_seconds is not None:  # a batcher built without `timed_scorer`: unknown
+                self.metrics.shadow_duration.labels(version).observe(own_seconds)
             self.metrics.observe_shadow_pairs(version, entry.scores, values, entry.threshold,
                                               group)
             entry.shadow_version, entry.shadow_scores = version, values

@@ -22,6 +22,7 @@ from ml_actions.serving.batching import MicroBatcher
 from ml_actions.serving.gateway_metrics import GatewayMetrics
 from ml_actions.serving.model_loading import ServedModel
 from ml_actions.serving.model_warmup import load_and_warm
+from ml_actions.serving.shadow_mirror import timed_scorer
 from ml_actions.serving.slots import LiveModel, RoutingTable
 from ml_actions.serving.state_store import StateStore
 from ml_actions.serving_contract import SHADOW, SLOTS, SlotState, TargetState
@@ -94,7 +95,8 @@ class SlotManager:
         fast, timeout = model.form == "onnx", self.config.request_timeout_seconds
         wait = 0.0 if fast else self.config.max_batch_wait_ms / 1000.0
         if slot == SHADOW:
-            return MicroBatcher(model.score, self.shadow_executor, self.config.max_batch_size,
+            return MicroBatcher(timed_scorer(model.score), self.shadow_executor,
+                                self.config.max_batch_size,
                                 self.config.shadow_batch_wait_ms / 1000.0, timeout_s=timeout)
         return MicroBatcher(model.score, self.predict_executor, self.config.max_batch_size,
                             wait, self.metrics.batch_size.observe,

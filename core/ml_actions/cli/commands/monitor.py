@@ -7,6 +7,8 @@ Exit 0 healthy or inconclusive, 1 degraded (rolled back unless monitor.rollback 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ml_actions.cli.declarations import (
     Command,
     Inputs,
@@ -15,6 +17,7 @@ from ml_actions.cli.declarations import (
     tracking_uri_option,
 )
 from ml_actions.cli.runner import ActionsRunner
+from ml_actions.errors import InputError
 from ml_actions.monitoring.run import MonitorRequest, run_monitor
 from ml_actions.serving_contract import ADMIN_TOKEN_ENV
 
@@ -25,7 +28,8 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
         labels=inputs.labels, label_maturity=inputs.label_maturity,
         target_url=inputs.target_url, tracking_uri=inputs.tracking_uri,
         environment=inputs.environment, config_path=inputs.config,
-        report_dir=inputs.report_dir, admin_token=runner.env.get(ADMIN_TOKEN_ENV))
+        report_dir=inputs.report_dir, admin_token=runner.env.get(ADMIN_TOKEN_ENV),
+        now=as_of(inputs.as_of))
     with runner.group(f"monitor {inputs.model_name}"):
         outcome = run_monitor(request)
     report = outcome.report
@@ -43,6 +47,18 @@ def run(inputs: Inputs, runner: ActionsRunner) -> int:
                 f"frauds ({report['matured_labels']} matured labels); {report['reason']}; "
                 f"report {outcome.json_path}")
     return outcome.exit_code
+
+
+def as_of(text: str | None) -> dt.datetime | None:
+    """`--as-of` as a UTC time (a time without a zone is UTC); None: the clock."""
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"--as-of {text!r} is not an ISO 8601 time, e.g. "
+                         "2018-08-05T00:00:00+00:00") from None
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
 COMMANDS = [
@@ -71,6 +87,8 @@ COMMANDS = [
             Option("config", "ml-actions.yaml (optional; the built-in defaults apply without)"),
             Option("report-dir", "folder for monitor-report.json/.md, the plot and the gauges",
                    default="."),
+            Option("as-of", "judge as of this UTC time (ISO 8601) instead of now: replays of "
+                   "an old log and labels, and the handbook bench", action_input=False),
         ),
     ),
 ]
