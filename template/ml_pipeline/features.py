@@ -56,7 +56,8 @@ def feature_columns(config: FeatureConfig | None = None) -> list[str]:
              f"amount_zscore_customer_{config.history_days}d"]
     for days in config.terminal_windows_days:
         cols += [f"terminal_nb_tx_{days}d", f"terminal_risk_{days}d"]
-    cols += ["terminal_last_known_fraud", "terminal_days_since_known_fraud"]
+    cols += ["terminal_last_known_fraud", "terminal_days_since_known_fraud",
+             "terminal_nb_known_frauds", "terminal_days_since_first_known_fraud"]
     return cols
 
 
@@ -140,5 +141,14 @@ def add_terminal_features(df: DataFrame, config: FeatureConfig) -> DataFrame:
     last_fraud = F.max(F.when(F.col(LABEL_COL) == 1, F.col(EVENT_TIME_COL))).over(known)
     cols["terminal_days_since_known_fraud"] = F.coalesce(
         (F.col(EVENT_TIME_COL) - last_fraud) / SECONDS_PER_DAY,
+        F.lit(float(config.delay_days + config.episode_days)))
+    # How many known frauds and how long ago the first one: a compromise ends, so a terminal
+    # whose known frauds began long ago is likely clean again although its last known label is
+    # still a fraud, and a single known fraud is a stolen card that passed by, not a compromise.
+    cols["terminal_nb_known_frauds"] = F.coalesce(
+        F.sum(LABEL_COL).over(known), F.lit(0)).cast("double")
+    first_fraud = F.min(F.when(F.col(LABEL_COL) == 1, F.col(EVENT_TIME_COL))).over(known)
+    cols["terminal_days_since_first_known_fraud"] = F.coalesce(
+        (F.col(EVENT_TIME_COL) - first_fraud) / SECONDS_PER_DAY,
         F.lit(float(config.delay_days + config.episode_days)))
     return df.withColumns(cols)

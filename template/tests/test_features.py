@@ -40,6 +40,26 @@ def test_terminal_fraud_is_invisible_until_the_label_delay_has_passed(make_rows)
     assert out[4]["terminal_risk_1d"] == 0.0
 
 
+def test_terminal_episode_counts_known_frauds_and_dates_the_first_one(make_rows):
+    """A compromise ends: the age of the first KNOWN fraud tells an old episode from a live
+    one, and the count of known frauds a compromise from one stolen card passing by."""
+    rows = make_rows([
+        (1, 1, 100, 0, 10, 50, 1),   # first fraud on terminal 100 at day 0
+        (2, 2, 100, 2, 10, 50, 1),   # second fraud at day 2
+        (3, 3, 100, 8, 10, 50, 0),   # day 8: only the day-0 fraud is known (delay 7)
+        (4, 4, 100, 10, 10, 50, 0),  # day 10: both are known
+        (5, 5, 100, 5, 10, 50, 0),   # day 5: none is known yet, whatever the label says
+    ])
+    out = by_id(build_features(rows, FeatureConfig(delay_days=7)))
+    assert out[3]["terminal_nb_known_frauds"] == 1.0
+    assert out[4]["terminal_nb_known_frauds"] == 2.0
+    assert out[3]["terminal_days_since_first_known_fraud"] == 8.0
+    assert out[4]["terminal_days_since_first_known_fraud"] == 10.0
+    assert out[4]["terminal_days_since_known_fraud"] == 8.0  # the last one, for contrast
+    assert out[5]["terminal_nb_known_frauds"] == 0.0
+    assert out[5]["terminal_days_since_first_known_fraud"] == 7 + 30  # the "none" default
+
+
 def test_the_delay_is_configurable(make_rows):
     rows = make_rows([(1, 1, 100, 0, 10, 50, 1), (2, 2, 100, 3, 10, 50, 0)])
     assert by_id(build_features(rows, FeatureConfig(delay_days=3)))[2]["terminal_risk_7d"] == 1.0
