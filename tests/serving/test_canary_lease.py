@@ -71,3 +71,42 @@ def test_a_gateway_restarted_after_the_lease_lapsed_does_not_restore_canary_traf
         history = client.get("/admin/state", headers=AUTH).json()["history"]
         assert history[-1]["action"] == "lease_expired" or any(
             h["action"] == "lease_expired" for h in history[-3:])
+
+
+class _Recorded:
+    """The parts of a SlotManager the lease touches, recording what it does."""
+
+    def __init__(self, until: float):
+        from types import SimpleNamespace
+
+        self.state = SimpleNamespace(lease_until=until, lease_holder="run 7", canary_weight=20.0)
+        self.history: list[str] = []
+        self.store = SimpleNamespace(record=lambda state, by, action, extra:
+                                     self.history.append(action), save=lambda state: None)
+        self.metrics = SimpleNamespace(lease_expired=SimpleNamespace(inc=lambda: None))
+
+    def set_weight(self, weight: float, actor: str) -> None:
+        self.state.canary_weight = weight
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_timer_that_fires_before_the_deadline_waits_for_it_instead_of_giving_up(loop):
+    """uvloop's millisecond timers can fire a hair before the wall-clock deadline; the lease
+    must then wait out the rest, not stay armed forever (the e2e kill -9 test caught it)."""
+    import asyncio
+
+    import uvloop
+
+    from ml_actions.serving.canary_lease import CanaryLease
+
+    manager = _Recorded(time.time() + 0.3)
+
+    async def early_fire_then_wait() -> None:
+        lease = CanaryLease(manager)  # type: ignore[arg-type]
+        lease._expire()  # the early fire: 0.3 s before the deadline
+        assert manager.state.canary_weight == 20.0 and manager.history == []
+        await asyncio.sleep(0.6)
+        lease.close()
+
+    (uvloop.run if loop == "uvloop" else asyncio.run)(early_fire_then_wait())
+    assert manager.state.canary_weight == 0.0 and manager.history == ["lease_expired"]

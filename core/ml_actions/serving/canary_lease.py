@@ -73,7 +73,12 @@ class CanaryLease:
     def _expire(self) -> None:
         self._timer = None
         state = self.manager.state
-        if state.lease_until is None or state.lease_until > time.time():
+        if state.lease_until is None:
+            return
+        if state.lease_until > time.time():
+            # a timer may fire a little early against the wall clock (uvloop's timers are
+            # millisecond-rounded on a cached loop time): wait for the rest, never give up
+            self._arm()
             return
         holder, weight = state.lease_holder, state.canary_weight
         state.lease_until, state.lease_holder = None, None
