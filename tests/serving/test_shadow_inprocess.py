@@ -189,6 +189,26 @@ def test_responses_are_identical_with_and_without_the_shadow(tmp_path, loader, g
     assert with_shadow == without
 
 
+def test_an_expiry_timer_that_fires_early_waits_for_until(tmp_path, loader, gw_models):
+    """uvloop's millisecond timers can fire a hair before `until`: the shadow must then
+    expire at `until`, not stay mirrored for good."""
+    with make_client(tmp_path, loader) as client:
+        load(client, "stable", gw_models["v1"])
+        load(client, "shadow", gw_models["raising"])
+        client.post("/admin/shadow", json={"share": 1.0, "until": time.time() + 1.5},
+                    headers=AUTH)
+        manager = client.app.state.gateway.manager
+
+        def fire_early() -> None:
+            manager._expiry.cancel()  # the loop's timer, firing now instead of at `until`
+            manager._expire()
+
+        client.portal.call(fire_early)
+        assert client.get("/admin/state", headers=AUTH).json()["shadow_until"] is not None
+        assert wait_until(lambda: client.get("/admin/state", headers=AUTH)
+                          .json()["slots"]["shadow"]["status"] == "empty", timeout=15)
+
+
 def test_expiry_unloads_the_shadow_and_restart_honours_until(tmp_path, loader, gw_models):
     with make_client(tmp_path, loader) as client:
         load(client, "stable", gw_models["v1"])

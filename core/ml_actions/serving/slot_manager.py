@@ -244,10 +244,13 @@ class SlotManager:
 
     def _expire(self) -> None:
         self._expiry = None
-        if self.state.shadow_until is not None and not self._shadow_alive(
-                self.state.shadow_until):
-            log.info("shadow expired (until %.0f): unloading it", self.state.shadow_until)
-            self.stop_shadow("gateway", "shadow-expired")
+        if self.state.shadow_until is None:
+            return
+        if self._shadow_alive(self.state.shadow_until):
+            self._schedule_expiry()  # fired early against the wall clock (uvloop): wait on
+            return
+        log.info("shadow expired (until %.0f): unloading it", self.state.shadow_until)
+        self.stop_shadow("gateway", "shadow-expired")
 
     # -- lifecycle -------------------------------------------------------------------------
     def restore(self) -> None:
