@@ -23,13 +23,17 @@ def test_an_out_of_range_alpha_names_its_key(tmp_path):
         load_config(tmp_path / "c.yaml")
 
 
-def test_a_bad_label_maturity_is_one_line_and_exit_2(tmp_path):
+def assert_one_line_refusal(tmp_path, flag: str, value: str) -> None:
+    """The monitor refuses a bad `flag` value with exit 2 and one `::error` line naming it."""
     files = RunnerFiles(tmp_path, {})
     code = main(["monitor", "--model-name", "m", "--prediction-log", str(tmp_path),
-                 "--labels", str(tmp_path / "l.parquet"), "--label-maturity", "seven days"],
-                runner=files.runner)
+                 "--labels", str(tmp_path / "l.parquet"), flag, value], runner=files.runner)
     errors = [ln for ln in files.log().splitlines() if ln.startswith("::error")]
-    assert code == 2 and len(errors) == 1 and "--label-maturity" in errors[0], files.log()
+    assert code == 2 and len(errors) == 1 and flag in errors[0], files.log()
+
+
+def test_a_bad_label_maturity_is_one_line_and_exit_2(tmp_path):
+    assert_one_line_refusal(tmp_path, "--label-maturity", "seven days")
 
 
 def test_as_of_reads_utc_times_and_refuses_others_in_one_line(tmp_path):
@@ -42,9 +46,4 @@ def test_as_of_reads_utc_times_and_refuses_others_in_one_line(tmp_path):
     assert as_of("2018-08-03T23:59:59") == utc  # no zone: UTC
     assert as_of("2018-08-04T01:59:59+02:00") == utc
     assert as_of(None) is None and as_of("") is None
-    files = RunnerFiles(tmp_path, {})
-    code = main(["monitor", "--model-name", "m", "--prediction-log", str(tmp_path),
-                 "--labels", str(tmp_path / "l.parquet"), "--as-of", "last tuesday"],
-                runner=files.runner)
-    errors = [ln for ln in files.log().splitlines() if ln.startswith("::error")]
-    assert code == 2 and len(errors) == 1 and "--as-of" in errors[0], files.log()
+    assert_one_line_refusal(tmp_path, "--as-of", "last tuesday")
