@@ -103,7 +103,8 @@ def test_a_timer_that_fires_before_the_deadline_waits_for_it_instead_of_giving_u
 
     async def early_fire_then_wait() -> None:
         lease = CanaryLease(manager)  # type: ignore[arg-type]
-        lease._expire()  # the early fire: 0.3 s before the deadline
+        lease.restore(manager.state)  # arms the saved deadline, as at a gateway's start
+        lease._timer.fire()  # the loop's timer, firing 0.3 s before the deadline
         assert manager.state.canary_weight == 20.0 and manager.history == []
         await asyncio.sleep(0.6)
         lease.close()

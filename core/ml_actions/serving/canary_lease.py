@@ -11,11 +11,11 @@ canary's traffic at once instead of restoring it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 from ml_actions.serving.slot_manager import SlotManager
+from ml_actions.serving.wall_clock_timer import WallClockTimer
 from ml_actions.serving_contract import TargetState
 
 log = logging.getLogger("ml_actions.gateway")
@@ -24,7 +24,7 @@ log = logging.getLogger("ml_actions.gateway")
 class CanaryLease:
     def __init__(self, manager: SlotManager):
         self.manager = manager
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = WallClockTimer(self._expire)
 
     def renew(self, seconds: float, holder: str) -> float:
         """Hold the canary's traffic for `seconds` more; returns the new deadline."""
@@ -44,7 +44,7 @@ class CanaryLease:
         if state.lease_until is None:
             return
         state.lease_until, state.lease_holder = None, None
-        self._cancel()
+        self._timer.cancel()
         self.manager.store.record(state, holder, "lease-released", {})
 
     def restore(self, saved: TargetState | None) -> None:
@@ -56,29 +56,14 @@ class CanaryLease:
             self._arm()
 
     def close(self) -> None:
-        self._cancel()
+        self._timer.cancel()
 
     def _arm(self) -> None:
-        self._cancel()
-        until = self.manager.state.lease_until
-        if until is not None:
-            self._timer = asyncio.get_running_loop().call_later(
-                max(0.0, until - time.time()), self._expire)
-
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.arm(self.manager.state.lease_until)
 
     def _expire(self) -> None:
-        self._timer = None
         state = self.manager.state
         if state.lease_until is None:
-            return
-        if state.lease_until > time.time():
-            # a timer may fire a little early against the wall clock (uvloop's timers are
-            # millisecond-rounded on a cached loop time): wait for the rest, never give up
-            self._arm()
             return
         holder, weight = state.lease_holder, state.canary_weight
         state.lease_until, state.lease_holder = None, None

@@ -25,6 +25,7 @@ from ml_actions.serving.model_warmup import load_and_warm
 from ml_actions.serving.shadow_mirror import timed_scorer
 from ml_actions.serving.slots import LiveModel, RoutingTable
 from ml_actions.serving.state_store import StateStore
+from ml_actions.serving.wall_clock_timer import WallClockTimer
 from ml_actions.serving_contract import SHADOW, SLOTS, SlotState, TargetState
 from ml_actions.timestamps import now_iso
 
@@ -55,7 +56,7 @@ class SlotManager:
         self._tasks: set[asyncio.Task] = set()
         self.shadow_executor = ThreadPoolExecutor(config.shadow_threads,
                                                   thread_name_prefix="shadow")
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry = WallClockTimer(self._expire)  # the shadow's `until`
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -219,9 +220,7 @@ class SlotManager:
         """Stop mirroring and unload the shadow model."""
         uri = self.state.slots[SHADOW].model_uri or self.state.slots[SHADOW].requested_uri
         self._generation[SHADOW] += 1
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
+        self._expiry.cancel()
         self.state.slots[SHADOW] = SlotState()
         self.state.shadow_share, self.state.shadow_until = 0.0, None
         old = self.table.shadow
@@ -234,20 +233,10 @@ class SlotManager:
         return until is None or until > time.time()
 
     def _schedule_expiry(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
-        until = self.state.shadow_until
-        if until is not None:
-            self._expiry = asyncio.get_running_loop().call_later(
-                max(0.0, until - time.time()), self._expire)
+        self._expiry.arm(self.state.shadow_until)
 
     def _expire(self) -> None:
-        self._expiry = None
         if self.state.shadow_until is None:
-            return
-        if self._shadow_alive(self.state.shadow_until):
-            self._schedule_expiry()  # fired early against the wall clock (uvloop): wait on
             return
         log.info("shadow expired (until %.0f): unloading it", self.state.shadow_until)
         self.stop_shadow("gateway", "shadow-expired")
@@ -290,7 +279,6 @@ class SlotManager:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._expiry is not None:
-            self._expiry.cancel()
+        self._expiry.cancel()
         self.load_executor.shutdown(wait=False, cancel_futures=True)
         self.shadow_executor.shutdown(wait=False, cancel_futures=True)
