@@ -23,6 +23,15 @@ monitor (B serves the whole 4 weeks).
 Then an equally good model (A retrained on a bootstrap of A's training data, another seed),
 promoted the same way, over many bootstrap resamples of the guard week: the wrong-rollback rate.
 
+Before the daily runs, each promoted model goes through the real stack first
+(`label_gate_rollout.py`): MLflow, the gateway with its prediction log, Prometheus, and
+`ml-actions canary-deploy --shadow` against A on the promotion day's transactions replayed at
+100 requests/s. B must pass the shadow phase and the canary, as it should with no labels yet;
+the bench prints how each phase ended and checks that the scores the gateway served and
+shadowed are the ones the 28-day story below uses. Every model answers with its score's
+percentile among its own offline test week (`label_gate_model.py`), so the gateway's one
+threshold, 0.99, is each model's own top 1 %. `--no-rollout` skips this act.
+
 The decisions use the monitor's own statistic functions (`paired_from_arrays` -> `decide`,
 the numpy twin of the Spark path), which keeps the resampled rate under two minutes on 2
 cores. `--spark-monitor` also runs every daily run with matured labels through the real
@@ -30,7 +39,7 @@ cores. `--spark-monitor` also runs every daily run with matured labels through t
 `bench/label_gate_spark.py`) and prints its verdict beside the numpy twin's; it exits 1 when
 any disagree.
 
-    .venv/bin/python bench/label_gate.py [--resamples 150] [--spark-monitor]
+    .venv/bin/python bench/label_gate.py [--resamples 150] [--spark-monitor] [--no-rollout]
 """
 
 from __future__ import annotations
@@ -38,13 +47,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "core")]
+sys.path[:0] = [str(ROOT / "core"), str(ROOT)]
 
 from ml_actions.config.monitor import MonitorConfig  # noqa: E402
 from ml_actions.monitoring.paired_comparison import paired_from_arrays  # noqa: E402
@@ -57,6 +67,8 @@ OFFLINE_TEST = ("2018-07-22", "2018-07-28")
 PROMOTION, HORIZON_DAYS, GUARD_DAYS = pd.Timestamp("2018-08-01"), 28, 7
 DELAYS = (1, 3, 7)
 ALERT_RATE = 0.01  # each model alerts on its top 1 % of the offline test week
+THRESHOLD = 1 - ALERT_RATE  # on percentile scores: the gateway's one decision threshold
+ROLLOUT = ["--shadow", "60s", "--steps", "5,25,50,100", "--interval", "10s", "--bake", "10s"]
 FEATURES = ("TX_AMOUNT", "CUST_NB_TX_7D", "CUST_AVG_AMOUNT_7D", "CUST_NB_TX_1D",
             "AMOUNT_RATIO", "TX_NIGHT", "TERMINAL_RISK_7D")
 B_FEATURES = (*FEATURES, "TERMINAL_FRAUD_1D")
@@ -109,7 +121,7 @@ def fit(frame: pd.DataFrame, seed: int, features: tuple[str, ...] = FEATURES):
     return model.fit(frame[list(features)].to_numpy(), frame["TX_FRAUD"].to_numpy())
 
 
-def scores(model, frame: pd.DataFrame) -> np.ndarray:
+def raw_scores(model, frame: pd.DataFrame) -> np.ndarray:
     return model.predict_proba(frame[list(model.features)].to_numpy())[:, 1]
 
 
@@ -185,81 +197,123 @@ def spark_agreement(live: pd.DataFrame, candidates: dict[str, tuple[np.ndarray, 
     return disagreements
 
 
+@dataclass
+class Story:
+    """The three models, their served (percentile) scores offline and live, and the data."""
+
+    models: dict[str, tuple]  # name -> (classifier, features, knots, live served scores)
+    offline: pd.DataFrame
+    offline_scores: dict[str, np.ndarray]
+    live: pd.DataFrame
+
+
+def prepare() -> Story:
+    from label_gate_model import percentile_knots, served_score
+
+    tx = add_features(load())
+    train = between(tx, *TRAIN)
+    fitted = {"A": fit(train, seed=0), "B": fit(train, seed=0, features=B_FEATURES),
+              "A2": fit(train.sample(frac=1.0, replace=True, random_state=1), seed=1)}
+    offline = between(tx, *OFFLINE_TEST)
+    end = PROMOTION + pd.Timedelta(days=HORIZON_DAYS - 1)
+    live = between(tx, PROMOTION, end).assign(TERMINAL_FRAUD_1D=0.0)  # not known live
+    models, offline_scores = {}, {}
+    for name, model in fitted.items():
+        knots = percentile_knots(raw_scores(model, offline))
+        offline_scores[name] = served_score(raw_scores(model, offline), knots)
+        models[name] = (model, model.features, knots, served_score(raw_scores(model, live),
+                                                                   knots))
+    return Story(models, offline, offline_scores, live.reset_index(drop=True))
+
+
+def live_rollouts(story: Story) -> None:
+    """B and A2 through the shadow phase and canary of the real stack, against A."""
+    from label_gate_rollout import roll_out, rollout_table
+
+    first_day = (story.live["DAY"] == PROMOTION).to_numpy()
+    day = story.live[first_day]
+    served = {name: (*m[:3], m[3][first_day]) for name, m in story.models.items()}
+    rollouts = [roll_out(day, served, name, THRESHOLD, 100.0, ROLLOUT,
+                         log=lambda m: print(f"  {m}", flush=True)) for name in ("B", "A2")]
+    print(f"\nthe promotion on the real stack (`canary-deploy {' '.join(ROLLOUT)}`, "
+          f"prod settings of template/ml-actions.yaml, threshold {THRESHOLD}):\n")
+    print(rollout_table(rollouts))
+    for r in rollouts:
+        print(f"  {r.candidate}: report {r.report}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resamples", type=int, default=150)
     parser.add_argument("--spark-monitor", action="store_true",
                         help="also run every daily run through the real `ml-actions monitor` "
                              "CLI (Spark) and compare its verdicts with the numpy twin's")
+    parser.add_argument("--no-rollout", action="store_true",
+                        help="skip the shadow phase and canary on the real stack")
     args = parser.parse_args()
     if not HANDBOOK.is_dir():
         print(f"skipping: {HANDBOOK} is absent")
         return 0
     started = time.monotonic()
-    tx = add_features(load())
-    train = between(tx, *TRAIN)
-    model_a = fit(train, seed=0)
-    model_b = fit(train, seed=0, features=B_FEATURES)
-    model_a2 = fit(train.sample(frac=1.0, replace=True, random_state=1), seed=1)
-    offline = between(tx, *OFFLINE_TEST)
-    off_a, off_b, off_a2 = scores(model_a, offline), scores(model_b, offline), \
-        scores(model_a2, offline)
-    thresholds = {k: float(np.quantile(s, 1 - ALERT_RATE)) for k, s in
-                  (("A", off_a), ("B", off_b), ("A2", off_a2))}
-    end = PROMOTION + pd.Timedelta(days=HORIZON_DAYS - 1)
-    live = between(tx, PROMOTION, end).assign(TERMINAL_FRAUD_1D=0.0)  # not known live
-    live_a, live_b, live_a2 = scores(model_a, live), scores(model_b, live), scores(model_a2, live)
+    story = prepare()
+    live, models = story.live, story.models
+    live_a, live_b, live_a2 = (models[k][3] for k in ("A", "B", "A2"))
     y = live["TX_FRAUD"].to_numpy()
-    print(f"handbook {MONTHS[0]}..{MONTHS[-1]}: {len(tx):,} transactions; prepared in "
-          f"{time.monotonic() - started:.0f} s\n")
-    off_y = offline["TX_FRAUD"].to_numpy()
+    print(f"handbook {MONTHS[0]}..{MONTHS[-1]}; prepared in {time.monotonic() - started:.0f} s\n")
+    off_y = story.offline["TX_FRAUD"].to_numpy()
     print("| model | offline AUC (test week) | live AUC (4 weeks after promotion) | "
           "live recall at its threshold |\n|---|---|---|---|")
-    for name, off, lv, label in (("A champion", off_a, live_a, "A"),
-                                 ("B candidate (feature lost live)", off_b, live_b, "B"),
-                                 ("A2 equally good", off_a2, live_a2, "A2")):
-        recall = float((lv[y == 1] >= thresholds[label]).mean())
-        print(f"| {name} | {auc(off_y, off):.4f} | {auc(y, lv):.4f} | {recall:.3f} |")
+    for name, label in (("A champion", "A"), ("B candidate (feature lost live)", "B"),
+                        ("A2 equally good", "A2")):
+        lv = models[label][3]
+        recall = float((lv[y == 1] >= THRESHOLD).mean())
+        print(f"| {name} | {auc(off_y, story.offline_scores[label]):.4f} | {auc(y, lv):.4f} | "
+              f"{recall:.3f} |")
+    if not args.no_rollout:
+        live_rollouts(story)
     days = ((live["DAY"] - PROMOTION).dt.days).to_numpy()
-    b_missed = (y == 1) & (live_b < thresholds["B"])
-    extra = b_missed & (live_a >= thresholds["A"])  # frauds A would have caught
+    b_missed = (y == 1) & (live_b < THRESHOLD)
+    extra = b_missed & (live_a >= THRESHOLD)  # frauds A would have caught
     print("\n| label delay | days from promotion to rollback | frauds B missed until then "
           "(of which A would have caught) | without a monitor (28 days) |\n|---|---|---|---|")
     for delay in DELAYS:
         config = MonitorConfig(label_maturity=f"{delay}d")
-        day = monitor_days(live, live_b, live_a, thresholds["B"], thresholds["A"], delay, config)
+        day = monitor_days(live, live_b, live_a, THRESHOLD, THRESHOLD, delay, config)
         served = days < (day if day is not None else HORIZON_DAYS)
         print(f"| {delay} d | {day if day is not None else 'no rollback'} | "
               f"{int(b_missed[served].sum())} ({int(extra[served].sum())}) | "
               f"{int(b_missed.sum())} ({int(extra.sum())}) |")
+    wrong_rollbacks(live, live_a2, live_a, days, args.resamples)
+    disagreements = 0
+    if args.spark_monitor:
+        disagreements = spark_agreement(
+            live, {"B": (live_b, THRESHOLD), "A2": (live_a2, THRESHOLD)}, (live_a, THRESHOLD))
+    print(f"\n(alpha = {MonitorConfig().alpha} per guard period; total "
+          f"{time.monotonic() - started:.0f} s)")
+    return 1 if disagreements else 0
+
+
+def wrong_rollbacks(live: pd.DataFrame, live_a2: np.ndarray, live_a: np.ndarray,
+                    days: np.ndarray, resamples: int) -> None:
+    """A2 against A over bootstrap resamples of the guard week: how often it is rolled back."""
+    from scipy.stats import beta  # Clopper-Pearson one-sided 95 % upper bound
+
     guard_week = live[days < GUARD_DAYS]
     idx = np.flatnonzero(days < GUARD_DAYS)
     rng = np.random.default_rng(0)
-    print(f"\nequally good model A2 vs A, {args.resamples} bootstrap resamples of the guard "
+    print(f"\nequally good model A2 vs A, {resamples} bootstrap resamples of the guard "
           "week, daily runs:\n\n| label delay | wrong rollbacks | rate | 95 % upper bound |"
           "\n|---|---|---|---|")
     for delay in DELAYS:
         config = MonitorConfig(label_maturity=f"{delay}d")
         wrong = 0
-        for _ in range(args.resamples):
+        for _ in range(resamples):
             pick = np.sort(rng.choice(idx, size=len(idx), replace=True))
             frame = guard_week.iloc[np.searchsorted(idx, pick)]
-            wrong += monitor_days(frame, live_a2[pick], live_a[pick], thresholds["A2"],
-                                  thresholds["A"], delay, config) is not None
-        from scipy.stats import beta  # Clopper-Pearson one-sided 95 % upper bound
-
-        upper = 1.0 if wrong == args.resamples else float(
-            beta.ppf(0.95, wrong + 1, args.resamples - wrong))
-        print(f"| {delay} d | {wrong} / {args.resamples} | {wrong / args.resamples:.3f} | "
-              f"{upper:.3f} |")
-    disagreements = 0
-    if args.spark_monitor:
-        disagreements = spark_agreement(
-            live, {"B": (live_b, thresholds["B"]), "A2": (live_a2, thresholds["A2"])},
-            (live_a, thresholds["A"]))
-    print(f"\n(alpha = {MonitorConfig().alpha} per guard period; total "
-          f"{time.monotonic() - started:.0f} s)")
-    return 1 if disagreements else 0
+            wrong += monitor_days(frame, live_a2[pick], live_a[pick], THRESHOLD, THRESHOLD,
+                                  delay, config) is not None
+        upper = 1.0 if wrong == resamples else float(beta.ppf(0.95, wrong + 1, resamples - wrong))
+        print(f"| {delay} d | {wrong} / {resamples} | {wrong / resamples:.3f} | {upper:.3f} |")
 
 
 if __name__ == "__main__":

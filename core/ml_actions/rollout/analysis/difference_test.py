@@ -106,8 +106,8 @@ def planned_sample(canary: Rate, stable: Rate, bounds: Bounds, alpha: float,
         # stable's rate moves at every look): the tolerance up and the effect down, so a
         # rounded plan is never smaller than the exact one
         rounded = float(f"{base:.2g}")
-        n = exact_planned_sample(rounded, _round_up(bounds.tolerance_up),
-                                 _round_down(bounds.min_effect_up), alpha / 2, power)
+        n = exact_planned_sample(rounded, _two_digits(bounds.tolerance_up, up=True),
+                                 _two_digits(bounds.min_effect_up, up=False), alpha / 2, power)
         return None if n is None else math.ceil(n * design_effect(stable))
     margin = bounds.min_effect_up - bounds.tolerance_up
     alternative = min(max(base + bounds.min_effect_up, 1e-6), 1 - 1e-6)
@@ -133,18 +133,12 @@ def surely_inflated_by(rate: Rate, confidence: float = 0.9) -> float:
     return max(1.0, design_effect(rate) * df / float(special.chdtri(df, 1 - confidence)))
 
 
-def _round_up(value: float) -> float:
+def _two_digits(value: float, up: bool) -> float:
+    """`value` rounded to two significant digits, up or down (a cache key that errs safe)."""
     if value <= 0:
         return value
     scale = 10.0 ** (math.floor(math.log10(value)) - 1)
-    return math.ceil(value / scale - 1e-9) * scale
-
-
-def _round_down(value: float) -> float:
-    if value <= 0:
-        return value
-    scale = 10.0 ** (math.floor(math.log10(value)) - 1)
-    return math.floor(value / scale + 1e-9) * scale
+    return (math.ceil(value / scale - 1e-9) if up else math.floor(value / scale + 1e-9)) * scale
 
 
 def design_effect(rate: Rate) -> float:
