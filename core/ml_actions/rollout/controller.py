@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ml_actions import cancellation
 from ml_actions.config.settings import Config
 from ml_actions.errors import Cancelled, InfrastructureError, MlActionsError
 from ml_actions.registry import ModelVersionRef, Registry
@@ -28,14 +27,15 @@ from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
 from ml_actions.rollout.audit_log import NO_AUDIT
 from ml_actions.rollout.budget import check_budget
 from ml_actions.rollout.guard_period import start_guard_period
-from ml_actions.rollout.holding import note_holds, on_query_error
+from ml_actions.rollout.holding import note_holds
+from ml_actions.rollout.look_loop import JudgedPhase, Recorders, look_until_decided
 from ml_actions.rollout.preflight import service_rate
 from ml_actions.rollout.promotion import after_flip_error, check_resumed_flip, flipped, promote
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
 from ml_actions.rollout.rollback import RollbackResult, record_canary_rollback, remove_canary
 from ml_actions.rollout.shadow_phase import ShadowPhase, wanted
-from ml_actions.rollout.state import RolloutState, decision_digest, write_state
-from ml_actions.rollout.step_policy import StepClock, decide
+from ml_actions.rollout.state import RolloutState, write_state
+from ml_actions.rollout.step_policy import StepClock
 from ml_actions.targets.base import DeploymentTarget
 from ml_actions.timestamps import epoch_from_iso, iso_from_epoch, now_iso
 
@@ -151,42 +151,19 @@ class Rollout:
         self.analysis.start_step()
         baseline = self._baseline(state, weight, start)
         clock = StepClock(start, duration, cfg.seconds("inconclusive_timeout"))
-        interval = cfg.seconds("interval")
-        next_eval = start + interval
-        while True:
-            time.sleep(max(0.0, next_eval - time.time()))
-            cancellation.raise_if_requested()  # a SIGTERM swallowed inside a library call
-            now = time.time()
+
+        def look(now: float) -> Evaluation:
             clock.data_start = clock.data_start or self._data_start(weight, start, now)
-            evaluation = self._look(candidate, state, weight, clock, now, baseline)
-            step.evaluations.append(self.audit.look(state, evaluation))
-            self.publish(status, weight, evaluation.checks)
-            self.log(f"  {evaluation.at} {evaluation.verdict} on {evaluation.window_seconds:.0f} s"
-                     ": " + ", ".join(f"{c.name}={c.verdict}" for c in evaluation.checks) + (
-                         f" {evaluation.error}" if evaluation.error else ""))
-            if evaluation.verdict == "error":  # hold, or roll back (holding.py)
-                on_query_error(cfg, step, evaluation, now, start, clock, result)
-            decision = decide(evaluation, state, cfg, clock, now)
-            if decision.counted_failure:
-                state.last_decision = decision_digest(evaluation.failing())
-            if decision.action == "pass":
-                step.end, step.verdict = iso_from_epoch(time.time()), "passed"
-                if weight < 100:
-                    state.baseline_since = iso_from_epoch(clock.data_start or start)
-                    state.baseline_until = iso_from_epoch(now)
-                self.save(candidate.version, state)
-                return
-            if decision.action != "continue":
-                step.verdict = {"rollback": "failed", "abort": "aborted"}.get(
-                    decision.action, "inconclusive")
-                if decision.action == "rollback":
-                    result.detection_seconds = now - start
-                raise StepOutcome(decision.action, decision.reason)
-            if decision.counted_failure:
-                self.save(candidate.version, state)
-            next_eval += interval
-            while next_eval < time.time():
-                next_eval += interval
+            return self._look(candidate, state, weight, clock, now, baseline)
+
+        record = Recorders(lambda: self.save(candidate.version, state), self.audit.look,
+                           self.publish, self.log)
+        now = look_until_decided(JudgedPhase(step, clock, status), look,
+                                 start + cfg.seconds("interval"), cfg, state, result, record)
+        if weight < 100:
+            state.baseline_since = iso_from_epoch(clock.data_start or start)
+            state.baseline_until = iso_from_epoch(now)
+        self.save(candidate.version, state)
 
     def _look(self, candidate: ModelVersionRef, state: RolloutState, weight: float,
               clock: StepClock, now: float, baseline: tuple[float, float] | None) -> Evaluation:

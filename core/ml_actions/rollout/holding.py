@@ -20,17 +20,19 @@ from ml_actions.rollout.step_policy import StepClock
 
 
 def on_query_error(config: AnalysisConfig, step: RolloutStep, evaluation: Evaluation,
-                   now: float, start: float, clock: StepClock, result: RolloutResult) -> None:
+                   now: float, start: float, clock: StepClock, result: RolloutResult,
+                   prefix: str = "") -> None:
     """Raises the rollback once the policy says so; the run of failed looks is the step
-    clock's hold (`StepClock.held_since`), which the next answered look ends."""
+    clock's hold (`StepClock.held_since`), which the next answered look ends. `prefix`
+    names the phase in the reason ("shadow phase: ")."""
     step.verdict = "error"
     if config.on_query_error == "rollback":
         result.detection_seconds = now - start
-        raise StepOutcome("rollback", f"fail-safe: {evaluation.error}")
+        raise StepOutcome("rollback", f"{prefix}fail-safe: {evaluation.error}")
     clock.hold(now)
     if now - clock.held_since >= config.seconds("hold_timeout"):
         result.detection_seconds = now - start
-        raise StepOutcome("rollback", f"fail-safe after holding {config.hold_timeout} "
+        raise StepOutcome("rollback", f"{prefix}fail-safe after holding {config.hold_timeout} "
                                       f"(analysis.hold_timeout): {evaluation.error}")
 
 

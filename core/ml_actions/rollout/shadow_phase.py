@@ -33,7 +33,6 @@ import json
 import time
 from collections.abc import Callable
 
-from ml_actions import cancellation
 from ml_actions.config.settings import Config
 from ml_actions.errors import MlActionsError
 from ml_actions.registry import ModelVersionRef
@@ -41,9 +40,10 @@ from ml_actions.rollout.analysis.difference_test import exact_planned_sample
 from ml_actions.rollout.analysis.evidence import Evaluation
 from ml_actions.rollout.analysis.shadow_checks import ShadowAnalysis
 from ml_actions.rollout.audit_log import NO_AUDIT
+from ml_actions.rollout.look_loop import JudgedPhase, Recorders, look_until_decided
 from ml_actions.rollout.results import RolloutResult, RolloutStep, StepOutcome
-from ml_actions.rollout.state import RolloutState, decision_digest
-from ml_actions.rollout.step_policy import StepClock, decide
+from ml_actions.rollout.state import RolloutState
+from ml_actions.rollout.step_policy import StepClock
 from ml_actions.targets.base import DeploymentTarget
 from ml_actions.timestamps import epoch_from_iso, iso_from_epoch
 
@@ -155,44 +155,18 @@ class ShadowPhase:
             self.save(candidate.version, state)
             self.audit.step_started(state)
         clock = StepClock(start, duration, timeout, data_start=start)
-        interval = cfg.seconds("interval")
-        next_eval, first_error = max(start + interval, time.time()), None
-        while True:
-            time.sleep(max(0.0, next_eval - time.time()))
-            cancellation.raise_if_requested()
-            now = time.time()
-            evaluation = self._look(candidate, state, start, now)
-            step.evaluations.append(self.audit.look(state, evaluation))
-            self.publish("progressing", 0.0, evaluation.checks)
-            self.log(f"  {evaluation.at} shadow {evaluation.verdict} on "
-                     f"{evaluation.window_seconds:.0f} s: "
-                     + ", ".join(f"{c.name}={c.verdict}" for c in evaluation.checks)
-                     + (f" {evaluation.error}" if evaluation.error else ""))
-            if evaluation.verdict == "error":
-                first_error = self._on_query_error(evaluation, now, start, first_error,
-                                                   step, result)
-            else:
-                first_error = None
-            decision = decide(evaluation, state, cfg, clock, now)
-            if decision.counted_failure:
-                state.last_decision = decision_digest(evaluation.failing())
-            if decision.action == "pass":
-                step.end, step.verdict = iso_from_epoch(time.time()), "passed"
-                state.shadow_verdict = "passed"
-                self.save(candidate.version, state)
-                return
-            if decision.action != "continue":
-                step.verdict = {"rollback": "failed", "abort": "aborted"}.get(
-                    decision.action, "inconclusive")
-                state.shadow_verdict = step.verdict
-                if decision.action == "rollback":
-                    result.detection_seconds = now - start
-                raise StepOutcome(decision.action, f"shadow phase: {decision.reason}")
-            if decision.counted_failure:
-                self.save(candidate.version, state)
-            next_eval += interval
-            while next_eval < time.time():
-                next_eval += interval
+        phase = JudgedPhase(step, clock, label="shadow ", reason_prefix="shadow phase: ")
+        record = Recorders(lambda: self.save(candidate.version, state), self.audit.look,
+                           self.publish, self.log)
+        first = max(start + cfg.seconds("interval"), time.time())
+        try:
+            look_until_decided(phase, lambda now: self._look(candidate, state, start, now),
+                               first, cfg, state, result, record)
+        except StepOutcome:
+            state.shadow_verdict = step.verdict
+            raise
+        state.shadow_verdict = "passed"
+        self.save(candidate.version, state)
 
     def _look(self, candidate: ModelVersionRef, state: RolloutState, start: float,
               now: float) -> Evaluation:
@@ -205,18 +179,6 @@ class ShadowPhase:
         except Exception as err:  # noqa: BLE001 - a bug in a look must fail safe, not crash
             return Evaluation(iso_from_epoch(now), 0.0, now - start, "error",
                               error=f"the shadow analysis failed: {type(err).__name__}: {err}")
-
-    def _on_query_error(self, evaluation: Evaluation, now: float, start: float,
-                        first_error: float | None, step: RolloutStep,
-                        result: RolloutResult) -> float:
-        """Prometheus failed: roll back at once, or hold up to `hold_timeout` (as a step)."""
-        cfg = self.config.analysis
-        step.verdict = "error"
-        first_error = first_error or now
-        if cfg.on_query_error == "rollback" or now - first_error >= cfg.seconds("hold_timeout"):
-            result.detection_seconds = now - start
-            raise StepOutcome("rollback", f"shadow phase: fail-safe: {evaluation.error}")
-        return first_error
 
     def _running_guard(self) -> tuple[str, float, float] | None:
         """A guard period still shadowing the last champion's predecessor (uri, share, until):
