@@ -6,6 +6,7 @@ then goes through the 5 % step, and the old champion shadows it for the guard pe
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -88,7 +89,10 @@ def test_flipping_candidate_is_rolled_back_within_the_shadow_phase(stack):
     assert "shadow_flips_legit_to_fraud" in failing or "shadow_flips_total" in failing
     flips = next(c for c in report["steps"][0]["evaluations"][-1]["checks"]
                  if c["name"] == "shadow_flips_legit_to_fraud")
-    assert 0.01 < flips["value"] < 0.04, flips  # the model flips 2 % of rows
+    # the model flips 2 % of rows; a sequential test stops on a high run of flips, so the
+    # bound is 2 % plus four binomial standard deviations at the sample it stopped on
+    spread = 4 * math.sqrt(0.02 * 0.98 / flips["sample_size"])
+    assert 0.01 < flips["value"] < 0.02 + spread, flips
     # no customer ever got an answer from the flipper, and the shadow was stopped
     assert v["flipper"] not in stack.load.versions(start)
     assert stack.load.failures(start) == []
