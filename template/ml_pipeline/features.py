@@ -1,11 +1,12 @@
 """Fraud features as Spark window functions over event time, honest about label delay.
 
 Every window is a `rangeBetween` on the transaction's epoch seconds, partitioned by customer
-or terminal, and ends at the transaction itself (customer windows) or `delay_days` before it
-(terminal windows, the only ones that read labels). A fraud label reaches the bank late: a
-label is usable only `delay_days` after its transaction, so a terminal's fraud rate for a
-transaction at time t counts labels of transactions in (t - delay - w, t - delay]. No window
-reaches past t, so a later transaction can never change an earlier row's features.
+or terminal, and ends at the transaction itself (customer windows), `baseline_gap_days` before
+it (the customer's baseline) or `delay_days` before it (terminal windows, the only ones that
+read labels). A fraud label reaches the bank late: a label is usable only `delay_days` after
+its transaction, so a terminal's fraud rate for a transaction at time t counts labels of
+transactions in (t - delay - w, t - delay]. No window reaches past t, so a later transaction
+can never change an earlier row's features.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class FeatureConfig:
     history_days: int = 30
     night_end_hour: int = 6
     episode_days: int = 30
+    baseline_gap_days: int = 14
+    baseline_days: int = 30
+    high_amount_ratio: float = 3.0
     source_label_col: str = "TX_FRAUD"
 
     def __post_init__(self) -> None:
@@ -43,7 +47,8 @@ class FeatureConfig:
     def lookback_days(self) -> int:
         """How far back any feature looks: rows older than this cannot change a feature."""
         return max(max(self.customer_windows_days), self.history_days,
-                   self.delay_days + max(*self.terminal_windows_days, self.episode_days))
+                   self.delay_days + max(*self.terminal_windows_days, self.episode_days),
+                   2 * self.baseline_gap_days + self.baseline_days)
 
 
 def feature_columns(config: FeatureConfig | None = None) -> list[str]:
@@ -54,11 +59,18 @@ def feature_columns(config: FeatureConfig | None = None) -> list[str]:
         cols += [f"customer_nb_tx_{days}d", f"customer_avg_amount_{days}d"]
     cols += [f"amount_vs_customer_avg_{config.history_days}d",
              f"amount_zscore_customer_{config.history_days}d"]
+    cols += baseline_feature_columns(config)
     for days in config.terminal_windows_days:
         cols += [f"terminal_nb_tx_{days}d", f"terminal_risk_{days}d"]
     cols += ["terminal_last_known_fraud", "terminal_days_since_known_fraud",
              "terminal_nb_known_frauds", "terminal_days_since_first_known_fraud"]
     return cols
+
+
+def baseline_feature_columns(config: FeatureConfig) -> list[str]:
+    gap = config.baseline_gap_days
+    return [f"amount_vs_customer_baseline_{gap}d", f"amount_zscore_customer_baseline_{gap}d",
+            f"customer_nb_high_amounts_{gap}d"]
 
 
 def event_seconds(df: DataFrame) -> Column:
@@ -96,6 +108,7 @@ def build_features(df: DataFrame, config: FeatureConfig | None = None) -> DataFr
         "tx_during_night": (hour <= config.night_end_hour).cast("int"),
     })
     out = add_customer_features(out, config)
+    out = add_baseline_features(out, config)
     out = add_terminal_features(out, config)
     return out.select(*KEY_COLS, *feature_columns(config), LABEL_COL)
 
@@ -117,6 +130,32 @@ def add_customer_features(df: DataFrame, config: FeatureConfig) -> DataFrame:
     cols[f"amount_zscore_customer_{config.history_days}d"] = F.coalesce(
         (F.col("TX_AMOUNT") - past_avg) / F.greatest(past_std, F.lit(1.0)), F.lit(0.0))
     return df.withColumns(cols)
+
+
+def add_baseline_features(df: DataFrame, config: FeatureConfig) -> DataFrame:
+    """The card's spending as it was before any recent compromise (no labels).
+
+    A stolen card's fraudulent amounts sit inside its own recent history and pull the recent
+    average up with them, so `amount_vs_customer_avg` fades exactly while the card is being
+    abused. A baseline window that ends `baseline_gap_days` before the row is still clean for
+    a compromise younger than the gap; the count of recent transactions well above that
+    baseline says how many of them looked like that.
+    """
+    gap = config.baseline_gap_days
+    baseline = _window("CUSTOMER_ID", -(gap + config.baseline_days) * SECONDS_PER_DAY,
+                       -gap * SECONDS_PER_DAY)
+    avg, std = F.avg("TX_AMOUNT").over(baseline), F.stddev_pop("TX_AMOUNT").over(baseline)
+    ratio_name, zscore_name, high_name = baseline_feature_columns(config)
+    ratio = F.col("TX_AMOUNT") / F.greatest(avg, F.lit(1.0))
+    out = df.withColumns({
+        ratio_name: F.when(avg.isNull(), F.lit(1.0)).otherwise(ratio),
+        zscore_name: F.coalesce(
+            (F.col("TX_AMOUNT") - avg) / F.greatest(std, F.lit(1.0)), F.lit(0.0)),
+    })
+    high = (F.col(ratio_name) > config.high_amount_ratio).cast("int")
+    recent = _window("CUSTOMER_ID", -gap * SECONDS_PER_DAY + 1, 0)
+    return out.withColumn("_high_amount", high).withColumn(
+        high_name, F.sum("_high_amount").over(recent).cast("double")).drop("_high_amount")
 
 
 def add_terminal_features(df: DataFrame, config: FeatureConfig) -> DataFrame:

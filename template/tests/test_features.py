@@ -142,3 +142,28 @@ def test_missing_raw_columns_and_bad_delay_are_errors(make_rows):
         build_features(make_rows([(1, 1, 1, 0, 10, 5, 0)]).drop("TERMINAL_ID"))
     with pytest.raises(ValueError, match="delay_days"):
         FeatureConfig(delay_days=-1)
+
+
+def test_baseline_ignores_the_last_two_weeks_so_a_stolen_cards_amounts_stand_out(make_rows):
+    """The baseline ends 14 days before the row: recent (possibly fraudulent) amounts never
+    raise it, and each recent amount above 3x the baseline is counted."""
+    rows = make_rows([
+        (1, 1, 100, 0, 10, 20, 0), (2, 1, 100, 2, 10, 40, 0),   # the card's normal spending
+        (3, 1, 100, 20, 10, 150, 1), (4, 1, 100, 21, 10, 200, 1),  # stolen: amounts x5
+        (5, 1, 100, 22, 10, 90, 0),  # 3x the baseline exactly: not "high"
+        (6, 1, 100, 80, 10, 150, 0),  # every earlier row is more than 14 + 30 days back
+        (7, 2, 100, 21, 10, 500, 0),  # another card with no history at all
+    ])
+    out = by_id(build_features(rows))
+    # rows 3-5: baseline = days (-24, 6] -> rows 1 and 2, mean 30, std 10
+    assert out[3]["amount_vs_customer_baseline_14d"] == 5.0
+    assert out[3]["amount_zscore_customer_baseline_14d"] == 12.0
+    assert out[4]["amount_vs_customer_baseline_14d"] == pytest.approx(200 / 30)
+    assert [out[tx]["customer_nb_high_amounts_14d"] for tx in (3, 4, 5)] == [1.0, 2.0, 2.0]
+    # the recent 30-day average is already pulled up by the fraud it should expose
+    assert out[5]["amount_vs_customer_avg_30d"] < 1.0 < out[5]["amount_vs_customer_baseline_14d"]
+    # no baseline (nothing between 44 and 14 days back, or a new card): neutral
+    assert out[6]["amount_vs_customer_baseline_14d"] == 1.0
+    assert out[7]["amount_vs_customer_baseline_14d"] == 1.0
+    assert out[7]["amount_zscore_customer_baseline_14d"] == 0.0
+    assert out[7]["customer_nb_high_amounts_14d"] == 0.0
