@@ -122,14 +122,19 @@ def add_customer_features(df: DataFrame, config: FeatureConfig) -> DataFrame:
         cols[f"customer_avg_amount_{days}d"] = F.avg("TX_AMOUNT").over(window)
     # The card's own history strictly before this transaction: how unusual is this amount?
     past = _window("CUSTOMER_ID", -config.history_days * SECONDS_PER_DAY, -1)
-    past_avg, past_std = F.avg("TX_AMOUNT").over(past), F.stddev_pop("TX_AMOUNT").over(past)
-    # greatest() skips nulls, so "no history" must be tested explicitly: it is neutral (1.0)
-    ratio = F.col("TX_AMOUNT") / F.greatest(past_avg, F.lit(1.0))
-    cols[f"amount_vs_customer_avg_{config.history_days}d"] = F.when(
-        past_avg.isNull(), F.lit(1.0)).otherwise(ratio)
-    cols[f"amount_zscore_customer_{config.history_days}d"] = F.coalesce(
-        (F.col("TX_AMOUNT") - past_avg) / F.greatest(past_std, F.lit(1.0)), F.lit(0.0))
+    (cols[f"amount_vs_customer_avg_{config.history_days}d"],
+     cols[f"amount_zscore_customer_{config.history_days}d"]) = _amount_against(past)
     return df.withColumns(cols)
+
+
+def _amount_against(window) -> tuple[Column, Column]:
+    """The amount's ratio to the window's average and its z-score; no history is neutral."""
+    avg, std = F.avg("TX_AMOUNT").over(window), F.stddev_pop("TX_AMOUNT").over(window)
+    # greatest() skips nulls, so "no history" must be tested explicitly: it is neutral (1.0)
+    ratio = F.when(avg.isNull(), F.lit(1.0)).otherwise(
+        F.col("TX_AMOUNT") / F.greatest(avg, F.lit(1.0)))
+    zscore = F.coalesce((F.col("TX_AMOUNT") - avg) / F.greatest(std, F.lit(1.0)), F.lit(0.0))
+    return ratio, zscore
 
 
 def add_baseline_features(df: DataFrame, config: FeatureConfig) -> DataFrame:
@@ -144,18 +149,13 @@ def add_baseline_features(df: DataFrame, config: FeatureConfig) -> DataFrame:
     gap = config.baseline_gap_days
     baseline = _window("CUSTOMER_ID", -(gap + config.baseline_days) * SECONDS_PER_DAY,
                        -gap * SECONDS_PER_DAY)
-    avg, std = F.avg("TX_AMOUNT").over(baseline), F.stddev_pop("TX_AMOUNT").over(baseline)
     ratio_name, zscore_name, high_name = baseline_feature_columns(config)
-    ratio = F.col("TX_AMOUNT") / F.greatest(avg, F.lit(1.0))
-    out = df.withColumns({
-        ratio_name: F.when(avg.isNull(), F.lit(1.0)).otherwise(ratio),
-        zscore_name: F.coalesce(
-            (F.col("TX_AMOUNT") - avg) / F.greatest(std, F.lit(1.0)), F.lit(0.0)),
-    })
+    ratio, zscore = _amount_against(baseline)
+    out = df.withColumns({ratio_name: ratio, zscore_name: zscore})
+    # Each recent row was judged against its own baseline, so it is counted in a second pass.
     high = (F.col(ratio_name) > config.high_amount_ratio).cast("int")
     recent = _window("CUSTOMER_ID", -gap * SECONDS_PER_DAY + 1, 0)
-    return out.withColumn("_high_amount", high).withColumn(
-        high_name, F.sum("_high_amount").over(recent).cast("double")).drop("_high_amount")
+    return out.withColumn(high_name, F.sum(high).over(recent).cast("double"))
 
 
 def add_terminal_features(df: DataFrame, config: FeatureConfig) -> DataFrame:
